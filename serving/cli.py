@@ -69,8 +69,10 @@ FLAGS: tuple[Flag, ...] = (
     Flag("ssl_config_file", str, "", "SSLConfig text proto: TLS for gRPC."),
     Flag("grpc_max_threads", int, 0, "Max threads serving gRPC calls (0: TF Serving's default of 4 x cores)."),
     Flag("grpc_channel_arguments", str, "", "Extra gRPC server arguments 'key=value,...'."),
-    Flag("grpc_socket_path", str, "", "Also serve gRPC on this UNIX socket.", IGNORED),
-    Flag("enable_grpc_healthcheck_service", parse_bool, False, "gRPC health service.", IGNORED),
+    Flag("grpc_socket_path", str, "", "Also serve gRPC on this UNIX domain socket (clients: unix:PATH); "
+         "removed on shutdown."),
+    Flag("enable_grpc_healthcheck_service", parse_bool, False,
+         "Serve the standard grpc.health.v1.Health service (SERVING once the models are loaded)."),
     Flag("max_num_load_retries", int, 5, "Retries of a failed version load."),
     Flag("load_retry_interval_micros", int, 60_000_000, "Wait between load retries, in microseconds."),
     Flag("num_load_threads", int, 0, "Threads loading versions (loads run one at a time here).", IGNORED),

@@ -34,24 +34,31 @@ __all__ = [
     "PrometheusConfig",
     "SSLConfig",
     "batching_parameters_from_text",
+    "invalid_protobuf_file",
     "load_batching_parameters",
     "load_monitoring_config",
     "load_ssl_config",
     "monitoring_config_from_text",
+    "parse_text_into",
     "parse_text_proto",
     "ssl_config_from_text",
+    "text_format_error",
 ]
 
 
 class ConfigFileError(ValueError):
     """A config file that cannot be read, does not parse, or holds a value TF Serving would refuse."""
 
-    def __init__(self, path: str | os.PathLike[str], problem: str, field: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], problem: str, field: str | None = None, *,
+                 parse_error: str = "") -> None:
         self.path = str(path)
         self.field = field
         self.problem = problem
         where = f"field '{field}' " if field else ""
-        super().__init__(f"{self.path}: {where}{problem}")
+        if parse_error:
+            super().__init__(invalid_protobuf_file(parse_error, self.path))
+        else:
+            super().__init__(f"{self.path}: {where}{problem}")
 
 
 @dataclass(frozen=True)
@@ -107,13 +114,39 @@ def _read(path: str | os.PathLike[str]) -> str:
         raise ConfigFileError(path, f"cannot be read: {err}") from err
 
 
-def parse_text_proto(text: str, full_name: str, source: str | os.PathLike[str]) -> message.Message:
-    """Parse `text` as TF Serving's message `full_name`; errors name `source` (the file it came from)."""
-    msg = message_class(full_name)()
+def text_format_error(full_name: str, err: text_format.ParseError) -> str:
+    """protobuf's C++ wording for a text proto that does not parse, as TF Serving's stderr shows it:
+    ``Error parsing text-format tensorflow.serving.X: LINE:COL: detail`` (TF Serving's own tests grep for it)."""
+    detail = str(err)
+    line, column = err.GetLine(), err.GetColumn()
+    if line is not None and column is not None:
+        detail = detail.removeprefix(f"{line}:{column} : ")
+        return f"Error parsing text-format {full_name}: {line}:{column}: {detail}"
+    return f"Error parsing text-format {full_name}: {detail}"
+
+
+def invalid_protobuf_file(parse_error: str, path: str | os.PathLike[str]) -> str:
+    """TF Serving's order: protobuf's parse error first, then ``ParseProtoTextFile``'s
+    ``Invalid protobuf file: 'PATH'`` (one message here, two log lines there)."""
+    return f"{parse_error.rstrip('.')}. Invalid protobuf file: '{path}'"
+
+
+def parse_text_into(text: str, msg: message.Message) -> None:
+    """``text_format.Parse`` with TF Serving's error wording (a ``ValueError`` carrying ``text_format_error``)."""
     try:
         text_format.Parse(text, msg)
     except text_format.ParseError as err:
-        raise ConfigFileError(source, f"is not a valid {full_name} text proto: {err}") from err
+        raise ValueError(text_format_error(msg.DESCRIPTOR.full_name, err)) from err
+
+
+def parse_text_proto(text: str, full_name: str, source: str | os.PathLike[str]) -> message.Message:
+    """Parse `text` as TF Serving's message `full_name`; errors lead with protobuf's wording, then name
+    `source` (the file it came from) as TF Serving's ``ParseProtoTextFile`` does."""
+    msg = message_class(full_name)()
+    try:
+        parse_text_into(text, msg)
+    except ValueError as err:
+        raise ConfigFileError(source, "does not parse", parse_error=str(err)) from err
     return msg
 
 

@@ -186,13 +186,16 @@ class DataPlane:
         return self._serve("metadata", req.model, work)
 
     def status(self, req: StatusRequest) -> StatusResponse:
+        """``GetModelStatusImpl``: one version when the spec names a version number, otherwise every version.
+
+        A version *label* is not resolved, exactly as TF Serving's ``get_model_status_impl.cc`` (it only reads
+        ``model_spec.version``): ``/v1/models/m/labels/any`` answers the status of all versions of ``m``, over
+        REST and gRPC alike, whether or not ``m`` has that label.
+        """
         spec = req.model
         if not spec.name:
             raise InvalidArgument("Missing ModelSpec")
-        version = spec.version
-        if spec.label is not None:
-            version = self.manager.label_version(spec.name, spec.label)
-        return StatusResponse(self.manager.version_states(spec.name, version))
+        return StatusResponse(self.manager.version_states(spec.name, spec.version))
 
     def reload_config(self, config: ModelServerConfig) -> None:
         """Replace the whole model config (gRPC HandleReloadConfigRequest and the config-file poller)."""

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import config_changes
 from .backends import Backend, LoadError, load_backend
+from .backends.warmup import WARMUP_FILE
 from .cli import ServerOptions
-from .errors import FailedPrecondition, InvalidArgument, NotFound, Unknown
+from .errors import FailedPrecondition, NotFound, Unknown
 from .model_config import ModelConfig, ModelServerConfig, platform_of, validate, validate_transition
 from .registry import ModelSnapshot, Registry, ServableVersion
 from .types import VersionStatus
@@ -63,12 +66,15 @@ class ModelManager:
             validate_transition(self._config, config)
             labels = self._check_labels(config)
             old_names = {m.name for m in self._config.model_config_list.config}
+            for line in config_changes.describe(self._config, config):
+                log.info("%s", line)
             self._config = config
             self._labels = labels
             self._publish_labels()
             self._sync_all()
             new_names = [m.name for m in config.model_config_list.config if first or m.name not in old_names]
             self._await_available(new_names)
+            log.info("Finished reloading config")
 
     def _check_labels(self, config: ModelServerConfig) -> dict[str, dict[str, int]]:
         """``ServerCore::UpdateModelVersionLabelMap``: labels may only point at AVAILABLE versions, except
@@ -160,11 +166,23 @@ class ModelManager:
         backend = load_backend(platform, path, intra_op_threads=opts.intra_op_threads,
                                inter_op_threads=opts.inter_op_threads)
         if opts.enable_model_warmup:
-            for _ in range(max(1, opts.num_request_iterations_for_warmup)):
-                backend.warmup()
+            self._warm_up(backend, path)
         if opts.backend_wrapper is not None:
             backend = opts.backend_wrapper(backend)
         return backend
+
+    def _warm_up(self, backend: Backend, path: Path) -> None:
+        """Replay the warmup records ``--num_request_iterations_for_warmup`` times, logging TF Serving's line."""
+        warmup_path = path / WARMUP_FILE
+        if not warmup_path.is_file():
+            log.info("No warmup data file found at %s", warmup_path)
+            return
+        start = time.perf_counter()
+        records = 0
+        for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
+            records = backend.warmup()
+        log.info("Finished reading warmup data for model at %s. Number of warmup records read: %d. "
+                 "Elapsed time (microseconds): %d.", warmup_path, records, (time.perf_counter() - start) * 1e6)
 
     def _load(self, model: ModelConfig, version: int, path: Path) -> None:
         name = model.name
@@ -247,12 +265,6 @@ class ModelManager:
                 raise NotFound(f"Could not find version {version} of model {name}")
             return (states[version],)
         return tuple(states[v] for v in sorted(states, reverse=True))
-
-    def label_version(self, name: str, label: str) -> int:
-        version = self._labels.get(name, {}).get(label)
-        if version is None:
-            raise InvalidArgument(f"Unrecognized servable version label: {label}")
-        return version
 
     def stop(self, drain_timeout: float = 30.0) -> None:
         """Unload every version (after its in-flight requests, up to ``drain_timeout`` s); stop the poller first."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from .backends import PLATFORMS
+from .configfiles import invalid_protobuf_file, parse_text_into
 from .errors import FailedPrecondition, InvalidArgument
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
@@ -24,12 +24,13 @@ class ConfigError(ValueError):
 
 
 def parse_config_text(text: str, source: str = "<config>") -> ModelServerConfig:
-    """Parse a ModelServerConfig text proto; ``ConfigError`` names ``source`` and the parser's position."""
+    """Parse a ModelServerConfig text proto; ``ConfigError`` leads with TF Serving's wording
+    (``Error parsing text-format tensorflow.serving.ModelServerConfig: LINE:COL: ...``) and names ``source``."""
     config = ModelServerConfig()
     try:
-        text_format.Parse(text, config)
-    except text_format.ParseError as exc:
-        raise ConfigError(f"Invalid protobuf file: '{source}': {exc}") from exc
+        parse_text_into(text, config)
+    except ValueError as exc:  # TF Serving's stderr: protobuf's "Error parsing text-format ..." then the file
+        raise ConfigError(invalid_protobuf_file(str(exc), source)) from exc
     return config
 
 

@@ -65,7 +65,8 @@ class Poller:
         try:
             config = self.config_loader()
         except ConfigError as exc:
-            log.error("Not reloading the model config: %s", exc)
+            # TF Serving's PollFilesystemAndReloadConfig wording; the running config stays.
+            log.error("Failed to read ModelServerConfig file: %s. Not reloading the model config", exc)
             return
         if config == self.manager.config:
             return
@@ -73,4 +74,4 @@ class Poller:
             self.manager.reload_config(config)
             log.info("Reloaded the model config file")
         except ServingError as exc:
-            log.error("Model config reload failed (%s): %s", exc.code.name, exc.message)
+            log.error("PollFilesystemAndReloadConfig failed to ReloadConfig: %s: %s", exc.code.name, exc.message)

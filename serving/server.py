@@ -19,10 +19,11 @@ from .cli import ServerOptions, UsageError, parse_args, wants_version
 from .dataplane import DataPlane
 from .errors import ServingError
 from .manager import ModelManager
-from .model_config import ConfigError, ModelServerConfig, load_config_file, single_model_config
+from .model_config import ConfigError, ModelServerConfig, load_config_file, platform_of, single_model_config
 from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
 from .registry import Registry
+from .tf_noise import import_tensorflow_quietly
 
 log = logging.getLogger("serving")
 VERSION = "2.21.0-local"
@@ -90,6 +91,8 @@ class ModelServer:
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         ssl, monitoring, batching = _side_configs(opts)
+        if any(platform_of(m) == "tensorflow" for m in config.model_config_list.config):
+            import_tensorflow_quietly()  # before the first load: TF's CPU-only start-up noise, filtered
         opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching))
         self.manager = ModelManager(opts, self.registry)
         self.dataplane = DataPlane(self.registry, self.manager, self.metrics)
@@ -103,18 +106,23 @@ class ModelServer:
                              config_every=opts.model_config_file_poll_wait_seconds, config_loader=reloader)
         self.poller.start()
         self.dataplane.set_ready()
+        self.grpc.mark_serving()
 
     def _start_grpc(self, ssl) -> None:
         from .grpc import GrpcServer
 
         opts = self.options
         self.grpc = GrpcServer(self.dataplane, opts.host, opts.port, max_threads=opts.grpc_max_threads,
-                               ssl_config=ssl, channel_arguments=opts.grpc_channel_arguments)
+                               ssl_config=ssl, channel_arguments=opts.grpc_channel_arguments,
+                               socket_path=opts.grpc_socket_path,
+                               health_check=opts.enable_grpc_healthcheck_service)
         try:
             port = self.grpc.start()
         except (OSError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         log.info("Running gRPC ModelServer at %s:%d ...", opts.host, port)
+        if opts.grpc_socket_path:
+            log.info("Running gRPC ModelServer at UNIX socket %s ...", opts.grpc_socket_path)
 
     def _start_rest(self, monitoring) -> None:
         opts = self.options
@@ -137,7 +145,9 @@ class ModelServer:
         log.info("Exporting HTTP/REST API at:%s:%d ...", opts.host, self.rest.port)
 
     def stop(self, grace: float = 10.0) -> None:
-        """Graceful: refuse new work, finish in-flight requests, unload every version."""
+        """Graceful: health NOT_SERVING, refuse new work, finish in-flight requests, unload every version."""
+        if self.grpc is not None:
+            self.grpc.drain()
         if self.dataplane is not None:
             self.dataplane.begin_shutdown()
         if self.rest is not None:

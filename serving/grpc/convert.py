@@ -54,10 +54,16 @@ _FIELD = {
 
 
 def ndarray_to_proto_field(array: np.ndarray, out):
-    """Fill the TensorProto ``out`` from ``array`` using typed fields (TF's AsProtoField); returns ``out``."""
+    """Fill the TensorProto ``out`` from ``array`` using typed fields (TF's AsProtoField); returns ``out``.
+
+    As ``Tensor::AsProtoField``, ``tensor_shape`` is always present, also for a scalar (an empty
+    TensorShapeProto: ``HasField("tensor_shape")`` is true and it has no dims); half and bfloat16 go to
+    ``half_val`` as their 16 bits, strings to ``string_val`` as bytes, bool to ``bool_val``.
+    """
     arr = np.asarray(array)
     out.Clear()
     out.dtype = dtype_to_enum(arr.dtype)
+    out.tensor_shape.SetInParent()
     for size in arr.shape:
         out.tensor_shape.dim.add().size = size
     flat = arr.reshape(-1)

@@ -2,6 +2,9 @@
 
 TF Serving sets max send/receive message size to INT_MAX; so do we (-1 = unlimited in grpcio). Extra server
 arguments come from ``--grpc_channel_arguments`` ("key=value,key=value", integers where they parse).
+With ``--grpc_socket_path`` the same services (and credentials) are also served on that UNIX domain socket
+(``serving.grpc.unix_socket``); with ``--enable_grpc_healthcheck_service`` the standard health service is
+added (``serving.grpc.health``).
 """
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from concurrent import futures
 import grpc
 
 from ..dataplane import DataPlane
+from . import unix_socket
+from .health import HealthReporter
 from .servicers import add_servicers
 
 log = logging.getLogger("serving.grpc")
@@ -32,8 +37,12 @@ class GrpcServer:
     """Owns the grpc.Server; ``start()`` binds (port 0 picks a free one) and serves on grpc's own threads."""
 
     def __init__(self, dataplane: DataPlane, host: str, port: int, *, max_threads: int = 0,
-                 ssl_config=None, channel_arguments: str = "") -> None:
+                 ssl_config=None, channel_arguments: str = "", socket_path: str = "",
+                 health_check: bool = False) -> None:
         self.dataplane = dataplane
+        self.socket_path = socket_path
+        self.health = HealthReporter() if health_check else None
+        self._socket_id: tuple[int, int] | None = None
         self.host = host
         self.requested_port = port
         self.max_threads = max_threads or 4 * (os.cpu_count() or 1)
@@ -51,16 +60,36 @@ class GrpcServer:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=self.max_threads, thread_name_prefix="grpc"),
                              options=self.options)
         add_servicers(server, self.dataplane)
+        if self.health is not None:
+            self.health.add_to(server)
         address = f"{self.host}:{self.requested_port}"
-        try:
-            self.port = self._bind(server, address)
-        except RuntimeError as exc:  # grpcio raises RuntimeError when the address cannot be bound
-            raise OSError(f"Could not bind the gRPC server to {address}: {exc}") from exc
-        if not self.port:
-            raise OSError(f"Could not bind the gRPC server to {address}")
+        self.port = self._bind_or_raise(server, address)
+        if self.socket_path:
+            self._bind_or_raise(server, unix_socket.claim(self.socket_path))
         server.start()
         self._server = server
+        if self.socket_path:
+            self._socket_id = unix_socket.identity(self.socket_path)
         return self.port
+
+    def _bind_or_raise(self, server: grpc.Server, address: str) -> int:
+        try:
+            bound = self._bind(server, address)
+        except RuntimeError as exc:  # grpcio raises RuntimeError when the address cannot be bound
+            raise OSError(f"Could not bind the gRPC server to {address}: {exc}") from exc
+        if not bound:
+            raise OSError(f"Could not bind the gRPC server to {address}")
+        return bound
+
+    def mark_serving(self) -> None:
+        """Health: SERVING (the server is ready); no-op without the health service."""
+        if self.health is not None:
+            self.health.mark_serving()
+
+    def drain(self) -> None:
+        """Health: NOT_SERVING from now on, while the port still answers (before ``stop``)."""
+        if self.health is not None:
+            self.health.drain()
 
     def _bind(self, server: grpc.Server, address: str) -> int:
         if self.ssl_config is not None:
@@ -75,6 +104,10 @@ class GrpcServer:
 
     def stop(self, grace: float = 5.0) -> None:
         """Stop accepting calls; in-flight calls get ``grace`` seconds to finish."""
+        self.drain()
         if self._server is not None:
             self._server.stop(grace).wait()
             self._server = None
+        if self.socket_path:
+            unix_socket.release(self.socket_path, self._socket_id)
+            self._socket_id = None

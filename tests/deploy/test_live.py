@@ -37,11 +37,13 @@ def predict(server: Server, path: str, xs: list[float]) -> list[float]:
 
 
 def label_version(server: Server, label: str) -> int | None:
+    """The version ``label`` serves, from the metadata answer's model_spec (status ignores labels, as TF
+    Serving's GetModelStatus does)."""
     try:
-        statuses = rest_json(server, f"/v1/models/{TINY}/labels/{label}")["model_version_status"]
+        meta = rest_json(server, f"/v1/models/{TINY}/labels/{label}/metadata")
     except urllib.error.HTTPError:
         return None
-    return int(statuses[0]["version"])
+    return int(meta["model_spec"]["version"])
 
 
 def states(server: Server) -> dict[str, str]:

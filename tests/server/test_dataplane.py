@@ -51,7 +51,9 @@ def test_status_readiness_and_metrics(dataplane):
     dataplane.predict(PredictRequest(ModelSpec("m"), {}))
     assert dataplane.metrics.request_count("m", "OK") == 1
     assert [s.version for s in dataplane.status(StatusRequest(ModelSpec("m"))).versions] == [2, 1]
-    assert dataplane.status(StatusRequest(ModelSpec("m", label="stable"))).versions[0].version == 1
+    # TF Serving's GetModelStatus never resolves a label: every version, known label or not.
+    for label in ("stable", "no_such_label"):
+        assert [s.version for s in dataplane.status(StatusRequest(ModelSpec("m", label=label))).versions] == [2, 1]
     assert dataplane.ready()
     dataplane.begin_shutdown()
     assert not dataplane.ready()
