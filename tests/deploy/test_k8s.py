@@ -86,11 +86,15 @@ def test_k8s_deployment_wiring():
     assert {k: v for k, v in flags.items() if k not in threads} == image
     assert flags[threads[0]] == c["resources"]["requests"]["cpu"] == c["resources"]["limits"]["cpu"]
     assert c["command"] == mf.dockerfile_json(mf.DOCKER / "Dockerfile", "ENTRYPOINT")
-    # probes: startup/readiness on the model status endpoint, liveness on the gRPC port
+    # probes, all native (no shell script): startup on the model status endpoint, readiness on the standard
+    # gRPC health service (which the args must enable), liveness on the gRPC port
     model = {e["name"]: e["value"] for e in c["env"]}["MODEL_NAME"]
     assert c["startupProbe"]["httpGet"] == {"path": f"/v1/models/{model}", "port": "http"}
-    assert c["readinessProbe"]["exec"]["command"] == mf.healthcheck_cmd(mf.DOCKER / "Dockerfile")
+    assert c["readinessProbe"]["grpc"] == {"port": ports["grpc"]}  # a grpc probe takes a number, not a name
+    assert flags["enable_grpc_healthcheck_service"] == "true"
     assert c["livenessProbe"]["tcpSocket"]["port"] in ports
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert "exec" not in c[probe], probe
     assert c["resources"]["requests"]["memory"] and c["resources"]["limits"]["memory"]
     assert dep["spec"]["template"]["metadata"]["annotations"]["prometheus.io/path"] == "/monitoring/prometheus/metrics"
 
@@ -157,9 +161,12 @@ def test_kserve_inferenceservice_is_structurally_valid():
     # the Kubernetes parts inside the CRD, against the core schemas: resources as a container's, and the
     # metadata as a Pod's
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": doc["metadata"],
-           "spec": {"containers": [{"name": "kserve-container", "image": "x", "resources": model["resources"]}]}}
+           "spec": {"containers": [{"name": "kserve-container", "image": "x", "resources": model["resources"],
+                                    "readinessProbe": model["readinessProbe"]}]}}
     for version in VERSIONS:
         validate(pod, version)
+    # a native probe on KServe's REST port (8080 for its TensorFlow runtime) asking for this model's status
+    assert model["readinessProbe"]["httpGet"] == {"path": f"/v1/models/{doc['metadata']['name']}", "port": 8080}
 
 
 @pytest.mark.parametrize(("mutate", "problem"), [

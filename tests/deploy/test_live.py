@@ -14,7 +14,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from serving.admin import registry
 from tests.conftest import free_port
@@ -112,15 +114,29 @@ def test_compose_healthchecks_pass_against_the_server(servers):
         assert run_check(test, server, "no_such_model") != 0, svc  # the check really looks at the model
 
 
+def grpc_probe(probe: dict, server: Server) -> int:
+    """What the kubelet's native grpc probe does: grpc.health.v1.Health/Check(service) on the probe's port
+    (mapped to the server's); returns the HealthCheckResponse status."""
+    assert probe["port"] == 8500
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        request = health_pb2.HealthCheckRequest(service=probe.get("service", ""))
+        return health_pb2_grpc.HealthStub(channel).Check(request, timeout=10).status
+
+
 def test_deployment_probes_pass_against_the_server(servers):
     server, _ = servers["deployment"]
     c = mf.k8s_object("Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert run_check(c["readinessProbe"]["exec"]["command"], server, TINY) == 0
+    assert grpc_probe(c["readinessProbe"]["grpc"], server) == health_pb2.HealthCheckResponse.SERVING
     with urllib.request.urlopen(f"http://{server.rest}{c['startupProbe']['httpGet']['path'].replace('digits', TINY)}",
                                 timeout=10) as resp:
         assert resp.status == 200
     with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5):
         pass  # livenessProbe: tcpSocket on the gRPC port
+
+
+def test_compose_server_serves_grpc_health_too(servers):
+    server, _ = servers["compose"]
+    assert grpc_probe({"port": 8500}, server) == health_pb2.HealthCheckResponse.SERVING
 
 
 def test_versions_table_of_real_exports(servers):

@@ -196,9 +196,9 @@ def _no_input_request(model: str, signature: str):
 def test_scalars_of_every_dtype_match_tensorflow(value):
     """For one element, TF's make_tensor_proto fills the typed field exactly as Tensor::AsProtoField does."""
     import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
 
     from serving.grpc.convert import ndarray_to_proto_field
-    from tensorflow_serving.apis import predict_pb2
 
     ours = ndarray_to_proto_field(np.asarray(value), predict_pb2.PredictResponse().outputs["o"])
     assert ours.HasField("tensor_shape")
