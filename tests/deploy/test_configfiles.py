@@ -57,7 +57,7 @@ def test_empty_batching_file_means_all_defaults(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "field", "words"), [
-    ("max_batch_size: 3", None, "valid tensorflow.serving.BatchingParameters"),  # wrapper needs { value: }
+    ("max_batch_size: 3", None, "Error parsing text-format tensorflow.serving.BatchingParameters"),  # wrapper needs { value: }
     ("max_batch_siz { value: 3 }", None, 'no field named "max_batch_siz"'),
     ("num_batch_threads { value: 0 }", "num_batch_threads", ">= 1"),
     ("max_batch_size { value: -1 }", "max_batch_size", ">= 1"),
