@@ -19,7 +19,7 @@ from .cli import ServerOptions, UsageError, parse_args, wants_version
 from .dataplane import DataPlane
 from .errors import ServingError
 from .manager import ModelManager
-from .model_config import ConfigError, ModelServerConfig, load_config_file, platform_of, single_model_config
+from .model_config import ConfigError, ModelServerConfig, load_config_file, single_model_config
 from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
 from .registry import Registry
@@ -58,6 +58,20 @@ def _side_configs(opts: ServerOptions):
     return ssl, monitoring, batching
 
 
+def _check_socket_path(opts: ServerOptions) -> None:
+    """A taken ``--grpc_socket_path`` fails start-up before minutes of model loading, not after."""
+    if not opts.grpc_socket_path:
+        return
+    from .unix_socket import (
+        claim,  # not under serving.grpc: that imports TensorFlow (tensorflow_serving.apis)
+    )
+
+    try:
+        claim(opts.grpc_socket_path)
+    except OSError as exc:
+        raise StartupError(str(exc)) from exc
+
+
 def _batching_wrapper(opts: ServerOptions, params):
     """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper(params)`` wraps each loaded
     backend; without that module requests are served unbatched (logged)."""
@@ -91,8 +105,10 @@ class ModelServer:
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         ssl, monitoring, batching = _side_configs(opts)
-        if any(platform_of(m) == "tensorflow" for m in config.model_config_list.config):
-            import_tensorflow_quietly()  # before the first load: TF's CPU-only start-up noise, filtered
+        _check_socket_path(opts)
+        # TensorFlow comes in with the first import of tensorflow_serving.apis (the gRPC adapter) or a TF model:
+        # import it here, once, with its CPU-only start-up noise filtered (after the checks that need no TF).
+        import_tensorflow_quietly()
         opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching))
         self.manager = ModelManager(opts, self.registry)
         self.dataplane = DataPlane(self.registry, self.manager, self.metrics)

@@ -3,7 +3,7 @@
 TF Serving sets max send/receive message size to INT_MAX; so do we (-1 = unlimited in grpcio). Extra server
 arguments come from ``--grpc_channel_arguments`` ("key=value,key=value", integers where they parse).
 With ``--grpc_socket_path`` the same services (and credentials) are also served on that UNIX domain socket
-(``serving.grpc.unix_socket``); with ``--enable_grpc_healthcheck_service`` the standard health service is
+(``serving.unix_socket``); with ``--enable_grpc_healthcheck_service`` the standard health service is
 added (``serving.grpc.health``).
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from concurrent import futures
 
 import grpc
 
+from .. import unix_socket
 from ..dataplane import DataPlane
-from . import unix_socket
 from .health import HealthReporter
 from .servicers import add_servicers
 

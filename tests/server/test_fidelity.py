@@ -127,6 +127,7 @@ def test_a_taken_socket_path_is_a_clear_error(testdata, tmp_path_factory, taken_
                     "regular file": "the path exists and is not a socket"}[taken_by]
         assert f"--grpc_socket_path={sock}: {expected}" in server.log()
         assert "Traceback" not in server.log()
+        assert "Loading servable" not in server.log()  # refused before any model load
         assert sock.exists()  # never deleted from under its owner
     finally:
         if listener is not None:
@@ -135,19 +136,27 @@ def test_a_taken_socket_path_is_a_clear_error(testdata, tmp_path_factory, taken_
         sock.parent.rmdir()
 
 
-def test_a_stale_socket_file_is_replaced(testdata, tmp_path_factory):
-    """A killed server leaves its socket file behind; gRPC (and so TF Serving) binds over it."""
+@pytest.fixture(scope="module")
+def plain(testdata, tmp_path_factory):
+    """half_plus_two as ``default``, health service off, started over a stale socket file (a killed server
+    leaves its socket behind; gRPC, and so TF Serving, binds over it)."""
     sock = short_socket_path(tmp_path_factory)
     _serve_forever(sock).close()  # the file stays, nobody listens
     args = [f"--port={free_port()}", f"--grpc_socket_path={sock}", "--file_system_poll_wait_seconds=0",
             f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"]
-    with start_server(args, ready_timeout=120) as server, grpc.insecure_channel(f"unix:{sock}") as channel:
+    with start_server(args, ready_timeout=120) as server:
+        yield server, sock
+    assert not sock.exists()
+    sock.parent.rmdir()
+
+
+def test_a_stale_socket_file_is_replaced(plain):
+    server, sock = plain
+    with grpc.insecure_channel(f"unix:{sock}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         assert list(stub.Predict(predict_request("default", [4.0]), timeout=RPC_TIMEOUT).outputs["y"].float_val) \
             == [4.0]
-        assert "Removing stale socket file" in server.log()
-    assert not sock.exists()
-    sock.parent.rmdir()
+    assert "Removing stale socket file" in server.log()
 
 
 # ---------------------------------------------------------------- 3. status with a label (get_model_status_impl.cc)
@@ -228,11 +237,9 @@ def test_health_of_an_unknown_service_is_not_found(labelled):
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_health_service_is_off_without_the_flag(testdata):
-    args = [f"--port={free_port()}", "--file_system_poll_wait_seconds=0",
-            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"]
-    with start_server(args, ready_timeout=120) as server, server.channel() as channel, \
-            pytest.raises(grpc.RpcError) as info:
+def test_health_service_is_off_without_the_flag(plain):
+    server, _ = plain
+    with server.channel() as channel, pytest.raises(grpc.RpcError) as info:
         _health(channel).Check(health_pb2.HealthCheckRequest(), timeout=RPC_TIMEOUT)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
@@ -321,11 +328,9 @@ def test_log_lines_for_warmup_and_config_reload(testdata, tmp_path):
                           "three unloaded")
 
 
-def test_no_tensorflow_noise_on_a_cpu_only_server(testdata):
-    args = [f"--port={free_port()}", "--file_system_poll_wait_seconds=0",
-            f"--model_base_path={testdata / 'saved_model_half_plus_two_cpu'}"]
-    with start_server(args, ready_timeout=120) as server:
-        log = server.log()
+def test_no_tensorflow_noise_on_a_cpu_only_server(plain):
+    server, _ = plain
+    log = server.log()
     for noise in ("cuInit", "Could not find cuda drivers", "absl::InitializeLog", "oneDNN custom operations",
                   "This TensorFlow binary is optimized"):
         assert noise not in log, noise

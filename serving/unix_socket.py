@@ -15,7 +15,7 @@ import os
 import socket
 import stat
 
-log = logging.getLogger("serving.grpc")
+log = logging.getLogger("serving.grpc")  # it is the gRPC server's socket
 
 # sizeof(sockaddr_un.sun_path) on Linux, including the terminating NUL.
 MAX_PATH_BYTES = 107
