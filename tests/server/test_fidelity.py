@@ -363,3 +363,25 @@ def test_the_noise_filter_keeps_real_errors():
         "a real python error",
         "after",
     ]
+
+
+def test_config_change_lines_name_every_kind_of_change():
+    from serving.config_changes import describe
+    from serving.model_config import parse_config_text
+
+    old = parse_config_text('model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" '
+                            'version_labels { key: "stable" value: 1 } version_labels { key: "old" value: 1 } } '
+                            'config { name: "gone" base_path: "/g" model_platform: "tensorflow" } }')
+    new = parse_config_text('model_config_list { config { name: "a" base_path: "/a2" model_platform: "tensorflow" '
+                            'model_version_policy { specific { versions: 1 versions: 2 } } '
+                            'version_labels { key: "stable" value: 2 } version_labels { key: "canary" value: 2 } } '
+                            'config { name: "b" base_path: "/b" model_platform: "onnxruntime" '
+                            'version_labels { key: "stable" value: 3 } } }')
+    assert describe(old, new) == [
+        "Model config change: models added: b (base_path /b)",
+        "Model config change: models removed: gone",
+        "Model config change: model a: base_path /a -> /a2; version policy latest { num_versions: 1 } (default) -> "
+        "specific { versions: 1 versions: 2 }; labels canary -> 2 (new), old 1 -> (removed), stable 1 -> 2",
+        "Model config change: model b: labels stable -> 3 (new)",
+    ]
+    assert describe(new, new) == []
