@@ -24,6 +24,7 @@ from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
 from .registry import Registry
 from .tf_noise import import_tensorflow_quietly
+from .unix_socket import claim  # standard library only (serving.grpc would import TensorFlow)
 
 log = logging.getLogger("serving")
 VERSION = "2.21.0-local"
@@ -62,10 +63,6 @@ def _check_socket_path(opts: ServerOptions) -> None:
     """A taken ``--grpc_socket_path`` fails start-up before minutes of model loading, not after."""
     if not opts.grpc_socket_path:
         return
-    from .unix_socket import (
-        claim,  # not under serving.grpc: that imports TensorFlow (tensorflow_serving.apis)
-    )
-
     try:
         claim(opts.grpc_socket_path)
     except OSError as exc:
