@@ -3,6 +3,9 @@
 to the next ``## `` heading; each writer replaces only its own and keeps the others."""
 from __future__ import annotations
 
+PEER_GOALS = "## Goals (issue 11: `make bench-peers`)"  # owned by ``make bench-peers``
+BENCH_GOALS = "## Goals (issue 6)"  # owned by ``make bench``
+
 
 def _bounds(lines: list[str], heading: str) -> tuple[int, int] | None:
     start = next((i for i, line in enumerate(lines) if line.rstrip() == heading.rstrip()), None)

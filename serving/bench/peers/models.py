@@ -11,7 +11,8 @@ def mobilenet_v2_96():
     batch-1 REST body is ~130 kB of JSON, i.e. a large request."""
     import keras
 
-    return keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None)
+    image = keras.Input(shape=(96, 96, 3), name="image")  # a stable input name for every protocol's request
+    return keras.applications.MobileNetV2(input_tensor=image, weights=None)
 
 
 def mlp_2048():

@@ -6,7 +6,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from ..docsections import upsert
+from ..docsections import BENCH_GOALS, PEER_GOALS, upsert
 from ..report import _table
 from .goals import PeerGoal
 from .results import Cell, PeerRow, cells
@@ -14,7 +14,7 @@ from .results import Cell, PeerRow, cells
 PAGE = "peers.md"
 CSV_NAME = "peers.csv"
 PNG_NAME = "peers.png"
-GOALS_HEADING = "## Goals (issue 11: `make bench-peers`)"
+GOALS_HEADING = PEER_GOALS
 WORKLOAD_TITLES = {"digits": "digits MLP (64 → 64 → 10), batch 1",
                    "mobilenet": "MobileNetV2 96×96, batch 1 (JSON body ~130 kB)",
                    "mlp2048": "784 → 2048 → 2048 → 10 MLP, batch 1"}
@@ -100,5 +100,5 @@ def write(out: Path, rows: list[PeerRow], goals: list[PeerGoal], machine: dict[s
     readme = out / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.exists() else "# Performance\n"
     readme.write_text(upsert(text, GOALS_HEADING, goals_section(goals, when, machine, noise),
-                             before="## Goals (issue 6)"), encoding="utf-8")
+                             before=BENCH_GOALS), encoding="utf-8")
     return path

@@ -26,7 +26,12 @@ class Workload:
     name: str  # also the model name on every server
     onnx: Path  # <models>/<name>/1/model.onnx
     input_name: str
-    x: np.ndarray  # the request tensor, batch 1
+    values: np.ndarray  # the request's numbers (float64 with two decimals: what the JSON bodies carry)
+
+    @property
+    def x(self) -> np.ndarray:
+        """The request tensor, float32 (what the gRPC request carries and what each server computes on)."""
+        return self.values.astype(np.float32)
 
     @property
     def base_path(self) -> Path:
@@ -34,12 +39,12 @@ class Workload:
 
     def v1_body(self) -> bytes:
         """TF Serving's row format, as a client library writes it (compact separators)."""
-        return json.dumps({"instances": self.x.tolist()}, separators=(",", ":")).encode()
+        return json.dumps({"instances": self.values.tolist()}, separators=(",", ":")).encode()
 
     def v2_body(self) -> bytes:
         """The V2 (KServe / MLServer) inference request with the same numbers."""
         return json.dumps({"inputs": [{"name": self.input_name, "shape": list(self.x.shape), "datatype": "FP32",
-                                       "data": self.x.reshape(-1).tolist()}]}, separators=(",", ":")).encode()
+                                       "data": self.values.reshape(-1).tolist()}]}, separators=(",", ":")).encode()
 
     def grpc_request(self) -> bytes:
         from clients.codecs import ndarray_to_tensor_proto
@@ -52,8 +57,9 @@ class Workload:
 
 
 def _request_tensor(name: str) -> np.ndarray:
-    # two decimals: realistic JSON (a 96×96×3 image is ~130 kB), the same values in every protocol
-    return np.round(np.random.default_rng(0).random(SHAPES[name]), 2).astype(np.float32)
+    """Two decimals, as float64 so JSON writes ``0.42`` and not float32's ``0.41999998688697815``: a
+    realistic body (a 96×96×3 image is ~130 kB), and the same numbers in every protocol."""
+    return np.round(np.random.default_rng(0).random(SHAPES[name]), 2)
 
 
 def _onnx_input(onnx: Path) -> str:
