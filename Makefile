@@ -117,8 +117,9 @@ $(PEERS_VENV)/%/.installed: serving/bench/peers/requirements-%.txt
 
 _wrk:
 	@command -v wrk >/dev/null || { echo "wrk not found: installing it with apt-get"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
-	  elif command -v sudo >/dev/null; then sudo -n apt-get update -qq && sudo -n apt-get install -y -qq wrk; fi; } >/dev/null 2>&1 || true
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+	    elif command -v sudo >/dev/null; then sudo -n apt-get update -qq && sudo -n apt-get install -y -qq wrk; fi; } \
+	  >/dev/null 2>&1 || true; }
 	@command -v wrk >/dev/null || { echo "error: make bench-peers needs wrk (the HTTP load generator) and could not install it; install it yourself: apt-get install -y wrk (Debian/Ubuntu), brew install wrk (macOS)" >&2; exit 1; }
 
 perf: install ## perf_analyzer for any model: make perf NAME=... INPUT=x.npy|x.npz [PROTOCOL=grpc|rest] [TARGET=host:port] [VERSION=n|LABEL=l] [BATCH=b] [CONCURRENCY=1,8,32]

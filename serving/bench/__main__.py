@@ -61,8 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
 def _target_main(args: argparse.Namespace) -> int:
     from . import plot
     from .loadgen import Plan
-    from .target import (CSV_NAME, PNG_NAME, Target, TargetError, check_reachable, load_inputs, measure,
-                         parse_target, resolve_inputs, write_csv)
+    from .target import (
+        CSV_NAME,
+        PNG_NAME,
+        Target,
+        TargetError,
+        check_reachable,
+        load_inputs,
+        measure,
+        parse_target,
+        resolve_inputs,
+        write_csv,
+    )
 
     try:
         if not args.model or args.input is None:

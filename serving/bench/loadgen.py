@@ -118,15 +118,19 @@ async def _closed_loop(call: Callable[[], Awaitable[str | None]], concurrency: i
     return result
 
 
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+
+
 def grpc_sweep(port: int, request: bytes, levels: list[int], plan: Plan,
-               on_level: Callable[[int, Window], None], host: str = LOOPBACK) -> None:
-    """Closed-loop gRPC ``Predict`` at each concurrency level; ``on_level`` gets each level's window."""
+               on_level: Callable[[int, Window], None], host: str = LOOPBACK, method: str = PREDICT) -> None:
+    """Closed-loop gRPC ``method`` (TF Serving's ``Predict`` by default) with the serialized ``request`` at
+    each concurrency level; ``on_level`` gets each level's window."""
     import grpc
 
     async def run() -> None:
         async with grpc.aio.insecure_channel(f"{host}:{port}", options=[
                 ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]) as channel:
-            predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+            predict = channel.unary_unary(method)
 
             async def call() -> str | None:
                 try:

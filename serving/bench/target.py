@@ -127,7 +127,7 @@ def _cast(arr: np.ndarray, spec) -> np.ndarray:
         dtype = spec.numpy_dtype
     except Exception:  # noqa: BLE001 - a dtype numpy lacks: send the array as it is
         return arr
-    return arr if dtype == object or arr.dtype == dtype else arr.astype(dtype)
+    return arr if dtype.kind == "O" or arr.dtype == dtype else arr.astype(dtype)
 
 
 def grpc_request(target: Target, inputs: dict[str, np.ndarray]) -> bytes:

@@ -147,7 +147,7 @@ def test_csv_round_trip_and_round_medians(tmp_path):
     rows = run_rows()
     back = read_csv(write_csv(rows, tmp_path / "peers.csv"))
     assert len(back) == len(rows)
-    for got, want in zip(back, rows):  # floats are written to 3 decimals
+    for got, want in zip(back, rows, strict=True):  # floats are written to 3 decimals
         for name, value in asdict(want).items():
             assert getattr(got, name) == (pytest.approx(value, abs=1e-3) if isinstance(value, float) else value)
     cell = next(c for c in cells(rows) if (c.workload, c.protocol, c.server) == ("digits", "rest", "ours"))

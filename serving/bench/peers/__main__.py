@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--servers", type=_names(ALL_SERVERS), default=None,
                    help=f"comma-separated subset of {','.join(ALL_SERVERS)} (default all; ours-2w only when "
                         "`python -m serving` has --num_workers)")
+    p.add_argument("--ours-args", default="", metavar="'FLAGS'",
+                   help="more flags for every `python -m serving` started, e.g. '--tensorflow_intra_op_parallelism=2'")
     p.add_argument("--work", type=Path, default=Path("build/bench-peers"), help="scratch dir (rebuilt)")
     p.add_argument("--report-only", type=Path, metavar="CSV", help="rebuild the docs from a saved peers.csv")
     return p
@@ -64,7 +67,8 @@ def _settings(args: argparse.Namespace) -> PeerSettings:
         servers = [s for s in servers if s != "ours-2w"]
     levels = pick("levels", "1,16,32")
     return PeerSettings(args.work.resolve(), args.workloads, _levels(levels) if isinstance(levels, str) else levels,
-                        pick("rounds", 2), pick("duration", 2), pick("warmup", 1), pick("epochs", 15), servers)
+                        pick("rounds", 2), pick("duration", 2), pick("warmup", 1), pick("epochs", 15), servers,
+                        shlex.split(args.ours_args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,8 @@ SERVER_NOTES = {
     "ours+batching": "the same with `--enable_batching` (max_batch_size 32, batch_timeout_micros 1000, 2 threads)",
     "ours-2w": "the same as ours with `--num_workers=2` (only when the server has the flag)",
     "kserve": "KServe 0.21 `ModelServer`, a V1 `kserve.Model` (TF Serving's REST API), 1 worker",
-    "mlserver": "MLServer 1.7.1, a custom `MLModel` runtime, V2 REST, its defaults (parallel_workers 1)",
+    "mlserver": "MLServer 1.7.1, a custom `MLModel` runtime, V2 REST and V2 gRPC (`ModelInfer`, fp32_contents), "
+                "its defaults (parallel_workers 1)",
     "mlserver+batching": "the same model with adaptive batching (max_batch_size 32, max_batch_time 1 ms)",
     "floor-threading": "floor: `http.server.ThreadingHTTPServer` doing json.loads + ORT + json.dumps",
     "floor-asyncio": "floor: a raw asyncio HTTP/1.1 loop doing the same work",
@@ -43,11 +44,14 @@ def _cell_line(c: Cell) -> list[str]:
             _ms(c.p99_us), str(c.errors), f"{c.server_cpu:.2f}", f"{c.loadgen_cpu:.2f}"]
 
 
-def goals_section(goals: list[PeerGoal], when: str, machine: dict[str, str], noise: list[str]) -> str:
-    lines = [GOALS_HEADING, "",
+def goals_section(goals: list[PeerGoal], when: str | None, machine: dict[str, str], noise: list[str]) -> str:
+    """The README section; ``when`` None: the table of a checkout where no reference run was recorded yet."""
+    intro = ("No reference run is recorded in this checkout yet: `make bench-peers` fills this table (and "
+             f"[{PAGE}]({PAGE})) from its run." if when is None else
              f"Written by `make bench-peers` on {when} ({machine.get('CPU', '?')}, {machine.get('cores', '?')}). "
              f"Each ratio is from one round (both sides measured seconds apart); every round is shown. Details, "
-             f"tables and the plot: [{PAGE}]({PAGE}).", "",
+             f"tables and the plot: [{PAGE}]({PAGE}).")
+    lines = [GOALS_HEADING, "", intro, "",
              *_table(["goal", "measured (per round)", "verdict"], [[g.goal, g.measured, g.verdict] for g in goals]),
              "", *noise]
     return "\n".join(lines)

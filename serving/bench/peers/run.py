@@ -7,7 +7,7 @@ from __future__ import annotations
 import resource
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import loadgen
@@ -19,7 +19,7 @@ OURS = ("ours", "ours+batching", "ours-2w")
 PEERS = ("kserve", "mlserver", "mlserver+batching")
 FLOORS = ("floor-threading", "floor-asyncio", "floor-grpc")
 ALL_SERVERS = (*OURS, *PEERS, *FLOORS)
-GRPC_SERVERS = ("ours", "ours+batching", "ours-2w", "floor-grpc")
+GRPC_SERVERS = ("ours", "ours+batching", "ours-2w", "mlserver", "mlserver+batching", "floor-grpc")
 REST_SERVERS = tuple(s for s in ALL_SERVERS if s != "floor-grpc")
 IN_PROCESS = ("ort-default", "ort-ours")  # MobileNetV2 c1 only: goal 5's reference
 
@@ -34,6 +34,7 @@ class PeerSettings:
     warmup: int  # seconds of unmeasured load before each measurement (0: none)
     epochs: int
     servers: list[str]
+    ours_args: list[str] = field(default_factory=list)  # more `python -m serving` flags for every ours-* server
     start_timeout: float = 600.0
 
     def estimate_s(self) -> float:
@@ -66,7 +67,7 @@ class PeerBench:
 
         for name, batching, workers in (("ours", False, 1), ("ours+batching", True, 1), ("ours-2w", False, 2)):
             if name in wanted:
-                keep(servers.ours(name, workloads, work, batching, workers))
+                keep(servers.ours(name, workloads, work, batching, workers, self.s.ours_args))
         if "kserve" in wanted:
             keep(servers.kserve(workloads, work, opts))
         if wanted & {"mlserver", "mlserver+batching"}:
@@ -105,7 +106,8 @@ class PeerBench:
         got: list[loadgen.Window] = []
         plan = loadgen.Plan(warmup=float(self.s.warmup), duration=float(self.s.duration), trials=1)
         before, cpu0, t0 = resource.getrusage(resource.RUSAGE_SELF), server.cpu_seconds(), time.monotonic()
-        loadgen.grpc_sweep(server.grpc_port, w.grpc_request(), [level], plan, lambda _c, win: got.append(win))
+        loadgen.grpc_sweep(server.grpc_port, server.grpc_request(w), [level], plan, lambda _c, win: got.append(win),
+                           method=server.grpc_method)
         elapsed, after = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = (server.cpu_seconds() - cpu0) / elapsed
         own = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / elapsed
@@ -123,7 +125,8 @@ class PeerBench:
             feed = {w.input_name: w.x}
             got: list[loadgen.Window] = []
             plan = loadgen.Plan(warmup=float(self.s.warmup), duration=float(self.s.duration), trials=1)
-            loadgen.inprocess_sweep(lambda s=sess: s.run(None, feed), [1], plan, lambda _c, win: got.append(win))
+            loadgen.inprocess_sweep(lambda s=sess, f=feed: s.run(None, f), [1], plan,
+                                    lambda _c, win, g=got: g.append(win))
             out.append(_window_row(rnd, w.name, "in-process", name, 1, got[0], 0.0, 0.0))
         return out
 

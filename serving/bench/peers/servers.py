@@ -18,10 +18,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...process import ServingProcess
+from ..loadgen import PREDICT
 from ..servers import free_port
 from ..workload import BATCHING_CONFIG
 from .workloads import Workload
@@ -29,6 +30,7 @@ from .workloads import Workload
 LOOPBACK = "127.0.0.1"
 RUNTIMES = Path(__file__).resolve().parent / "runtimes"
 PEER_VENVS = Path("build/peers-venv")
+V2_INFER = "/inference.GRPCInferenceService/ModelInfer"
 MLSERVER_BATCH = {"max_batch_size": 32, "max_batch_time": 0.001}  # the same as our batching config
 
 
@@ -70,7 +72,14 @@ class Launched:
     model_suffix: str = ""  # MLServer's batched twin of each model
     stop_fn: Callable[[], object] | None = None
     shares_process: bool = False  # a second view of another entry's process (stopped once, by that entry)
-    extra: dict = field(default_factory=dict)
+    v2_grpc: Callable[[str, Workload], bytes] | None = None  # V2 ModelInferRequest bytes for a model name
+
+    @property
+    def grpc_method(self) -> str:
+        return V2_INFER if self.v2_grpc else PREDICT
+
+    def grpc_request(self, w: Workload) -> bytes:
+        return self.v2_grpc(w.name + self.model_suffix, w) if self.v2_grpc else w.grpc_request()
 
     def rest_path(self, w: Workload) -> str:
         name = w.name + self.model_suffix
@@ -128,7 +137,9 @@ def _model_args(workloads: list[Workload]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- ours
-def ours(name: str, workloads: list[Workload], work: Path, batching: bool, workers: int) -> Launched:
+def ours(name: str, workloads: list[Workload], work: Path, batching: bool, workers: int,
+         extra_args: list[str] | None = None) -> Launched:
+    """``python -m serving`` with every workload on the ORT backend; ``extra_args``: more server flags."""
     config = work / f"{name}.models.config"
     config.write_text("model_config_list {\n" + "".join(
         f'  config {{ name: "{w.name}" base_path: "{w.base_path.resolve()}" model_platform: "onnxruntime" }}\n'
@@ -142,7 +153,7 @@ def ours(name: str, workloads: list[Workload], work: Path, batching: bool, worke
         args += ["--enable_batching", f"--batching_parameters_file={batching_file}"]
     if workers > 1:
         args.append(f"--num_workers={workers}")
-    server = ServingProcess(args)
+    server = ServingProcess([*args, *(extra_args or [])])
     return Launched(name, server.process, server.log_path, rest_port, grpc_port, stop_fn=server.stop)
 
 
@@ -177,10 +188,33 @@ def mlserver(workloads: list[Workload], work: Path, options: dict) -> list[Launc
                 encoding="utf-8")
     mlserver_bin = PEER_VENVS / "mlserver" / "bin" / "mlserver"
     proc, log = _spawn("mlserver", [str(mlserver_bin.absolute()), "start", str(root.resolve())], work)
-    plain = Launched("mlserver", proc, log, rest_port=http, v2=True)
-    batched = Launched("mlserver+batching", proc, log, rest_port=http, v2=True, model_suffix="-batched",
-                       shares_process=True)
+    requests = _V2Requests(root / "requests")
+    plain = Launched("mlserver", proc, log, rest_port=http, grpc_port=grpc_port, v2=True, v2_grpc=requests.get)
+    batched = Launched("mlserver+batching", proc, log, rest_port=http, grpc_port=grpc_port, v2=True,
+                       model_suffix="-batched", shares_process=True, v2_grpc=requests.get)
     return [plain, batched]
+
+
+class _V2Requests:
+    """Serialized V2 ``ModelInferRequest`` per model name, written once by MLServer's own protos (a helper run
+    in its venv) and cached: this interpreter has no V2 protos, and the loop sends bytes anyway."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cache: dict[str, bytes] = {}
+
+    def get(self, model: str, w: Workload) -> bytes:
+        if model not in self.cache:
+            import numpy as np
+
+            self.folder.mkdir(parents=True, exist_ok=True)
+            npy, out = self.folder / f"{model}.npy", self.folder / f"{model}.pb"
+            np.save(npy, w.x)
+            subprocess.run([str(peer_python("mlserver").absolute()), str(RUNTIMES / "v2_grpc_request.py"),
+                            "--out", str(out), "--model", model, "--input-name", w.input_name, "--npy", str(npy)],
+                           check=True, cwd=RUNTIMES, capture_output=True)
+            self.cache[model] = out.read_bytes()
+        return self.cache[model]
 
 
 # ---------------------------------------------------------------------------------------------- floors
@@ -209,9 +243,9 @@ def _grpc_ok(server: Launched, w: Workload) -> bool:
     import grpc
 
     with grpc.insecure_channel(f"{LOOPBACK}:{server.grpc_port}") as channel:
-        call = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+        call = channel.unary_unary(server.grpc_method)
         try:
-            call(w.grpc_request(), timeout=30)
+            call(server.grpc_request(w), timeout=30)
         except grpc.RpcError:
             return False
     return True

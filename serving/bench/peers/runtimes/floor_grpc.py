@@ -10,10 +10,9 @@ from concurrent import futures
 
 import grpc
 import numpy as np
+from ortsession import add_arguments, parse_models
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2
-
-from ortsession import add_arguments, parse_models
 
 _DTYPES = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64, types_pb2.DT_INT64: np.int64,
            types_pb2.DT_INT32: np.int32}
@@ -50,7 +49,7 @@ def main() -> None:
         x = to_array(next(iter(request.inputs.values())))
         response = predict_pb2.PredictResponse()
         response.model_spec.CopyFrom(request.model_spec)
-        for name, value in zip(model.output_names, model.run(x)):
+        for name, value in zip(model.output_names, model.run(x), strict=True):
             to_proto(value, response.outputs[name])
         return response
 

@@ -12,7 +12,6 @@ import sys
 from typing import Any
 
 import numpy as np
-
 from ortsession import add_arguments, parse_models
 
 

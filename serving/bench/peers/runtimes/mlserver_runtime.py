@@ -9,7 +9,6 @@ from __future__ import annotations
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
 from mlserver.types import InferenceRequest, InferenceResponse
-
 from ortsession import Model
 
 
@@ -23,4 +22,4 @@ class OnnxRuntimeModel(MLModel):
         x = NumpyCodec.decode_input(payload.inputs[0])
         outputs = self.model.run(x)
         return InferenceResponse(model_name=self.name, outputs=[
-            NumpyCodec.encode_output(name, value) for name, value in zip(self.model.output_names, outputs)])
+            NumpyCodec.encode_output(name, value) for name, value in zip(self.model.output_names, outputs, strict=True)])

@@ -58,7 +58,7 @@ class Model:
             predictions: Any = outputs[0].tolist()
         else:
             cols = [o.tolist() for o in outputs]
-            predictions = [dict(zip(self.output_names, row)) for row in zip(*cols)]
+            predictions = [dict(zip(self.output_names, row, strict=True)) for row in zip(*cols, strict=True)]
         return json.dumps({"predictions": predictions}).encode()
 
 
