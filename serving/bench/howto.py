@@ -21,16 +21,17 @@ None of these runs in CI; each prints progress as it goes.
   ours (`python -m serving`, ORT backend; batching off, batching on, and `--num_workers=2` when
   `python -m serving --help` lists that flag); KServe 0.21's `ModelServer` with a V1 `kserve.Model` (TF
   Serving's REST API); MLServer 1.7.1 with a custom `MLModel` runtime (V2 REST and V2 gRPC), each model with
-  and without adaptive batching; and three floors doing only the protocol + ORT work: `http.server.ThreadingHTTPServer`, a
-  raw asyncio HTTP loop, and a bare sync grpcio `PredictionService/Predict`. The runtimes are the scripts in
-  `serving/bench/peers/runtimes/`.
+  and without adaptive batching; and three floors doing only the protocol + ORT work:
+  `http.server.ThreadingHTTPServer`, a raw asyncio HTTP loop, and a bare sync grpcio
+  `PredictionService/Predict`. The runtimes are the scripts in `serving/bench/peers/runtimes/`.
 - **Workloads.** The digits MLP (batch 1, small request); MobileNetV2 96×96 (`keras.applications`,
-  `weights=None`; a ~130 kB JSON body); a 784 → 2048 → 2048 → 10 MLP (the model call dominates). MobileNetV2
-  c1 is also run in-process with ORT's default threads (goal 5's reference).
+  `weights=None`; a ~150 kB V1 JSON body, 110 kB as a gRPC request); a 784 → 2048 → 2048 → 10 MLP (the
+  model call dominates). MobileNetV2 c1 is also run in-process with ORT's default threads (goal 5's
+  reference).
 - **Load.** HTTP: `wrk` (C, one thread, one keep-alive connection per client, closed loop; a Lua script posts
-  the body and prints the percentiles). gRPC: the `grpc.aio` closed loop of `serving.bench.loadgen` (TF Serving's `Predict`; MLServer's V2
-  `ModelInfer`). The load
-  generator's CPU and the server's CPU (all its processes) are reported with every point.
+  the body and prints the percentiles). gRPC: the `grpc.aio` closed loop of `serving.bench.loadgen` (TF
+  Serving's `Predict`; MLServer's V2 `ModelInfer`). The load generator's CPU and the server's CPU (all its
+  processes) are reported with every point.
 - **Method.** All servers run side by side; rounds are interleaved (round → workload → concurrency → server),
   so every ratio compares two points measured seconds apart in the same round, and each goal shows every
   round's ratio: met in all rounds, missed in all, or mixed.
@@ -39,11 +40,12 @@ None of these runs in CI; each prints progress as it goes.
   incompatible fastapi versions; both pin our onnxruntime), and installs `wrk` with apt-get when it is missing
   (it stops with a clear message when it cannot).
 - **Options** (`BENCH_ARGS="…"` on make): `--levels 1,16,32`, `--rounds 2`, `--duration 2` (seconds per
-  point), `--warmup 1`, `--workloads digits,mobilenet,mlp2048`, `--servers ours,kserve,…`, `--epochs 15`,
-  `--ours-args '--flag=value …'` (more flags for every `python -m serving` it starts),
-  `--out docs/perf`, `--report-only peers.csv` (rebuild the pages from a saved run). `QUICK=1` (`--quick`) is
-  a smoke run (levels 1,16, 1 s points, no warm-up) that writes to `build/bench-peers-quick/`, never to docs.
-  The default run takes about 12–15 minutes on 2 cores, most of it measuring.
+  point), `--warmup 2` (one unmeasured pass per server, workload and protocol before round 1), `--workloads
+  digits,mobilenet,mlp2048`, `--servers ours,kserve,…`, `--epochs 15`, `--ours-args '--flag=value …'` (more
+  flags for every `python -m serving` it starts), `--out docs/perf`, `--report-only peers.csv` (rebuild the
+  pages from a saved run). `QUICK=1` (`--quick`) is a smoke run (levels 1,16, 1 s points, no warm-up) that
+  writes to `build/bench-peers-quick/`, never to docs. The default run takes about 12–15 minutes on 2 cores
+  (exports and start-up 2–4, measuring about 10; it prints its estimate before measuring).
 
 ### `make perf` (`python -m serving.bench --target HOST:PORT …`)
 

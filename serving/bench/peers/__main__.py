@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--levels", type=_levels, default=None, help="concurrency levels (default 1,16,32)")
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds, ≥ 2 for ratios (default 2)")
     p.add_argument("--duration", type=int, default=None, help="seconds per measured point (whole seconds; default 2)")
-    p.add_argument("--warmup", type=int, default=None, help="unmeasured seconds before each point (default 1)")
+    p.add_argument("--warmup", type=int, default=None, help="seconds of one unmeasured pass per server, workload and protocol before round 1 (default 2)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs of the digits MLP (default 15)")
     p.add_argument("--workloads", type=_names(ALL_WORKLOADS), default=list(ALL_WORKLOADS),
                    help=f"comma-separated subset of {','.join(ALL_WORKLOADS)}")
@@ -67,7 +67,7 @@ def _settings(args: argparse.Namespace) -> PeerSettings:
         servers = [s for s in servers if s != "ours-2w"]
     levels = pick("levels", "1,16,32")
     return PeerSettings(args.work.resolve(), args.workloads, _levels(levels) if isinstance(levels, str) else levels,
-                        pick("rounds", 2), pick("duration", 2), pick("warmup", 1), pick("epochs", 15), servers,
+                        pick("rounds", 2), pick("duration", 2), pick("warmup", 2), pick("epochs", 15), servers,
                         shlex.split(args.ours_args))
 
 
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         after = machine.load_average()
         settings_text = (f"Settings: workloads {', '.join(settings.workloads)}; concurrency {settings.levels}; "
-                         f"{settings.rounds} interleaved rounds of {settings.duration} s points after "
-                         f"{settings.warmup} s warm-up each.")
+                         f"{settings.rounds} interleaved rounds of {settings.duration} s points, after one "
+                         f"{settings.warmup} s warm-up pass per server, workload and protocol.")
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / report.CSV_NAME)
     goals = evaluate(rows)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 def mobilenet_v2_96():
     """MobileNetV2 at 96×96×3 (keras.applications, 1000 classes): a real convolutional network whose
-    batch-1 REST body is ~130 kB of JSON, i.e. a large request."""
+    batch-1 REST body is ~150 kB of JSON, i.e. a large request."""
     import keras
 
     image = keras.Input(shape=(96, 96, 3), name="image")  # a stable input name for every protocol's request

@@ -16,7 +16,7 @@ CSV_NAME = "peers.csv"
 PNG_NAME = "peers.png"
 GOALS_HEADING = PEER_GOALS
 WORKLOAD_TITLES = {"digits": "digits MLP (64 → 64 → 10), batch 1",
-                   "mobilenet": "MobileNetV2 96×96, batch 1 (JSON body ~130 kB)",
+                   "mobilenet": "MobileNetV2 96×96, batch 1 (V1 JSON body ~150 kB)",
                    "mlp2048": "784 → 2048 → 2048 → 10 MLP, batch 1"}
 SERVER_NOTES = {
     "ours": "`python -m serving`, ORT backend, batching off",

@@ -31,7 +31,7 @@ class PeerSettings:
     levels: list[int]
     rounds: int
     duration: int  # seconds per measurement (wrk counts whole seconds)
-    warmup: int  # seconds of unmeasured load before each measurement (0: none)
+    warmup: int  # seconds of the one unmeasured warm-up pass per server, workload and protocol (0: none)
     epochs: int
     servers: list[str]
     ours_args: list[str] = field(default_factory=list)  # more `python -m serving` flags for every ours-* server
@@ -40,8 +40,8 @@ class PeerSettings:
     def estimate_s(self) -> float:
         rest = sum(s in REST_SERVERS for s in self.servers)
         grpc = sum(s in GRPC_SERVERS for s in self.servers)
-        per_round = len(self.workloads) * len(self.levels) * (rest + grpc) * (self.duration + self.warmup + 0.3)
-        return per_round * self.rounds
+        points = len(self.workloads) * (rest + grpc)
+        return points * (len(self.levels) * self.rounds * (self.duration + 0.3) + self.warmup)
 
 
 class PeerBench:
@@ -91,20 +91,18 @@ class PeerBench:
             script.write_text(wrk.lua_script(body.resolve()), encoding="utf-8")
         return script
 
-    def _rest(self, rnd: int, server: servers.Launched, w: Workload, level: int) -> PeerRow:
+    def _rest(self, rnd: int, server: servers.Launched, w: Workload, level: int, seconds: int = 0) -> PeerRow:
         url = f"http://{servers.LOOPBACK}:{server.rest_port}{server.rest_path(w)}"
         script = self._script(server, w)
-        if self.s.warmup:
-            wrk.run(url, script, level, self.s.warmup)
         cpu0, t0 = server.cpu_seconds(), time.monotonic()
-        res = wrk.run(url, script, level, self.s.duration)
+        res = wrk.run(url, script, level, seconds or self.s.duration)
         server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
         return PeerRow(rnd, w.name, "rest", server.name, level, res.throughput, res.p50_us, res.p90_us, res.p99_us,
                        res.mean_us, res.requests, res.errors, res.seconds, res.cpu_s / res.seconds, server_cpu)
 
-    def _grpc(self, rnd: int, server: servers.Launched, w: Workload, level: int) -> PeerRow:
+    def _grpc(self, rnd: int, server: servers.Launched, w: Workload, level: int, seconds: int = 0) -> PeerRow:
         got: list[loadgen.Window] = []
-        plan = loadgen.Plan(warmup=float(self.s.warmup), duration=float(self.s.duration), trials=1)
+        plan = loadgen.Plan(warmup=0.0, duration=float(seconds or self.s.duration), trials=1)
         before, cpu0, t0 = resource.getrusage(resource.RUSAGE_SELF), server.cpu_seconds(), time.monotonic()
         loadgen.grpc_sweep(server.grpc_port, server.grpc_request(w), [level], plan, lambda _c, win: got.append(win),
                            method=server.grpc_method)
@@ -124,11 +122,31 @@ class PeerBench:
             sess = ort.InferenceSession(str(w.onnx), sess_options=opts, providers=["CPUExecutionProvider"])
             feed = {w.input_name: w.x}
             got: list[loadgen.Window] = []
-            plan = loadgen.Plan(warmup=float(self.s.warmup), duration=float(self.s.duration), trials=1)
+            plan = loadgen.Plan(warmup=float(self.s.warmup), duration=float(self.s.duration), trials=1)  # new session
             loadgen.inprocess_sweep(lambda s=sess, f=feed: s.run(None, f), [1], plan,
                                     lambda _c, win, g=got: g.append(win))
             out.append(_window_row(rnd, w.name, "in-process", name, 1, got[0], 0.0, 0.0))
         return out
+
+    def _points(self, server: servers.Launched) -> list:
+        """The measure functions that apply to ``server`` (REST, gRPC or both)."""
+        out = []
+        if server.rest_port is not None and server.name in REST_SERVERS:
+            out.append(self._rest)
+        if server.grpc_port is not None and server.name in GRPC_SERVERS:
+            out.append(self._grpc)
+        return out
+
+    def _warm(self, started: list[servers.Launched], workloads: list[Workload]) -> None:
+        """One unmeasured pass per server, workload and protocol at the highest level before round 1: every
+        server is past its first-request costs (lazy init, allocator growth, batch threads) when measured."""
+        if not self.s.warmup:
+            return
+        self.say(f"warm-up: {self.s.warmup} s per server, workload and protocol at concurrency {max(self.s.levels)}")
+        for w in workloads:
+            for server in started:
+                for point in self._points(server):
+                    point(0, server, w, max(self.s.levels), self.s.warmup)
 
     def _record(self, row: PeerRow) -> None:
         self.rows.append(row)
@@ -147,17 +165,15 @@ class PeerBench:
                      f"V2 body {len(w.v2_body()) / 1e3:.1f} kB, gRPC request {len(w.grpc_request()) / 1e3:.1f} kB")
         with ExitStack() as stack:
             started = self._start(stack, workloads)
-            self.say(f"measuring: {self.s.rounds} rounds, levels {self.s.levels}, {self.s.duration} s per point "
-                     f"after {self.s.warmup} s warm-up; about {self.s.estimate_s() / 60:.1f} min")
+            self.say(f"measuring: {self.s.rounds} rounds, levels {self.s.levels}, {self.s.duration} s per point; "
+                     f"about {self.s.estimate_s() / 60:.1f} min")
+            self._warm(started, workloads)
             for rnd in range(1, self.s.rounds + 1):
                 for w in workloads:
                     for level in self.s.levels:
                         for server in started:
-                            if server.rest_port is not None and server.name in REST_SERVERS:
-                                self._record(self._rest(rnd, server, w, level))
-                        for server in started:
-                            if server.grpc_port is not None and server.name in GRPC_SERVERS:
-                                self._record(self._grpc(rnd, server, w, level))
+                            for point in self._points(server):
+                                self._record(point(rnd, server, w, level))
                     if w.name == "mobilenet":
                         for row in self._in_process(rnd, w):
                             self._record(row)

@@ -2,7 +2,7 @@
 serialized once per protocol (TF Serving V1 JSON, KServe/MLServer V2 JSON, gRPC ``PredictRequest``).
 
 * ``digits``: the trained digits MLP (64 → 64 → 10), batch 1: a small request, where the front end is all.
-* ``mobilenet``: MobileNetV2 96×96, batch 1: a ~130 kB JSON body, where decoding and compute both count.
+* ``mobilenet``: MobileNetV2 96×96, batch 1: a ~150 kB JSON body (V1 row format), where decoding and compute both count.
 * ``mlp2048``: the 784 → 2048 → 2048 → 10 MLP, batch 1: the model call dominates, so batching must pay.
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Workload:
 
 def _request_tensor(name: str) -> np.ndarray:
     """Two decimals, as float64 so JSON writes ``0.42`` and not float32's ``0.41999998688697815``: a
-    realistic body (a 96×96×3 image is ~130 kB), and the same numbers in every protocol."""
+    realistic body (a 96×96×3 image is ~150 kB in the V1 row format), and the same numbers in every protocol."""
     return np.round(np.random.default_rng(0).random(SHAPES[name]), 2)
 
 
