@@ -132,8 +132,19 @@ def test_goals_are_judged_per_round_from_the_rows():
     assert (pays_rest.verdict, pays_grpc.verdict) == ("met", "**missed**")  # 2.5× with a lower p99; 1.5×
     assert harmless.verdict == "met" and harmless.measured.startswith("r1: worst 0.95× (rest c1)")
     assert cores.verdict == "not measured"  # no ours-2w rows: the server had no --num_workers
-    assert large.verdict == "met" and "= 1.20×" in large.measured  # 12 ms / 10 ms
+    assert large.verdict == "met" and "p50 12.00 ms vs in-process ORT (default threads) 10.00 ms = 1.20×" in large.measured
     assert regressions.verdict == "not measured"
+
+
+def test_a_cell_where_no_request_completed_misses_instead_of_vanishing():
+    rows = [row(1, "digits", "rest", "ours", 1, 0.0, p50_ms=0.0), row(1, "digits", "rest", "floor-asyncio", 1, 900),
+            row(1, "mobilenet", "rest", "ours", 16, 0.0), row(1, "mobilenet", "rest", "mlserver", 16, 20),
+            row(1, "mobilenet", "rest", "floor-threading", 16, 10)]
+    rows[0] = PeerRow(**{**asdict(rows[0]), "requests": 0})
+    rest_small = goals.small_requests(rows)[0]
+    assert rest_small.verdict == "**missed**" and "no request completed in 2 s" in rest_small.measured
+    big = goals.big_requests_rest(rows)
+    assert big.verdict == "**missed**" and "0.00× mlserver" in big.measured
 
 
 def test_digits_batching_slower_than_ten_percent_is_missed():

@@ -33,10 +33,21 @@ def _rounds(rows: list[PeerRow]) -> list[int]:
 
 def _best(rows: list[PeerRow], rnd: int, workload: str, protocol: str, names: tuple[str, ...],
           level: int) -> PeerRow | None:
-    """The highest-throughput server among ``names`` in that round and cell (a system's best configuration)."""
+    """The highest-throughput server among ``names`` in that round and cell (a system's best configuration); a
+    measured cell with no completed request counts, as 0 req/s."""
     found = [select(rows, workload, protocol, n, level).get(rnd) for n in names]
-    found = [r for r in found if r is not None and r.requests]
-    return max(found, key=lambda r: r.throughput, default=None)
+    return max((r for r in found if r is not None), key=lambda r: r.throughput, default=None)
+
+
+def _p50(ours: PeerRow | None, base: PeerRow | None, limit: float, reference: str) -> tuple[str, bool] | None:
+    """``ours`` p50 ≤ ``limit`` × ``base`` p50; ours without a completed request misses, a base without one
+    cannot be compared."""
+    if not (ours and base and base.requests):
+        return None
+    if not ours.requests:
+        return f"no request completed in {ours.seconds:.0f} s", False
+    ratio = ours.p50_us / base.p50_us
+    return f"p50 {ours.p50_us / 1e3:.2f} ms vs {reference}{base.p50_us / 1e3:.2f} ms = {ratio:.2f}×", ratio <= limit
 
 
 def _per_round(rows: list[PeerRow], goal: str, judge: Callable[[int], tuple[str, bool] | None]) -> PeerGoal:
@@ -82,12 +93,8 @@ def big_requests_grpc(rows: list[PeerRow], level: int = 16) -> PeerGoal:
 
 def _p50_ratio(rows: list[PeerRow], protocol: str, floor: str, limit: float, goal: str) -> PeerGoal:
     def judge(rnd: int):
-        ours = select(rows, "digits", protocol, "ours", 1).get(rnd)
-        base = select(rows, "digits", protocol, floor, 1).get(rnd)
-        if not (ours and base and base.p50_us > 0):
-            return None
-        ratio = ours.p50_us / base.p50_us
-        return f"p50 {ours.p50_us / 1e3:.2f} ms vs {base.p50_us / 1e3:.2f} ms = {ratio:.2f}×", ratio <= limit
+        return _p50(select(rows, "digits", protocol, "ours", 1).get(rnd),
+                    select(rows, "digits", protocol, floor, 1).get(rnd), limit, "")
     return _per_round(rows, goal, judge)
 
 
@@ -146,13 +153,9 @@ def every_core(rows: list[PeerRow], level: int = 32) -> PeerGoal:
 
 def one_large_request(rows: list[PeerRow]) -> PeerGoal:
     def judge(rnd: int):
-        ours = select(rows, "mobilenet", "grpc", "ours", 1).get(rnd)
-        local = select(rows, "mobilenet", "in-process", "ort-default", 1).get(rnd)
-        if not (ours and local and local.p50_us > 0):
-            return None
-        ratio = ours.p50_us / local.p50_us
-        return (f"gRPC p50 {ours.p50_us / 1e3:.1f} ms vs in-process ORT (default threads) {local.p50_us / 1e3:.1f} ms "
-                f"= {ratio:.2f}×", ratio <= 1.3)
+        return _p50(select(rows, "mobilenet", "grpc", "ours", 1).get(rnd),
+                    select(rows, "mobilenet", "in-process", "ort-default", 1).get(rnd), 1.3,
+                    "in-process ORT (default threads) ")
     return _per_round(rows, "5. MobileNetV2 batch 1 c1 p50 (gRPC) within 1.3× of in-process ORT with ORT's default "
                             "threads", judge)
 

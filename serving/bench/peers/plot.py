@@ -29,9 +29,9 @@ def plot(rows: list[PeerRow], path: Path, title: str) -> Path:
             points.sort(key=lambda c: c.concurrency)
             style = dict(color=COLORS.get(server, "green"), linestyle="-" if protocol == "rest" else "--",
                          marker="o" if protocol == "rest" else "s", label=f"{server} ({protocol})")
-            xs = [c.concurrency for c in points]
-            axes[0][col].plot(xs, [c.throughput for c in points], **style)
-            axes[1][col].plot(xs, [c.p99_us / 1e3 for c in points], **style)
+            done = [c for c in points if c.throughput > 0]  # a point with no completed request has no latency
+            axes[0][col].plot([c.concurrency for c in done], [c.throughput for c in done], **style)
+            axes[1][col].plot([c.concurrency for c in done], [c.p99_us / 1e3 for c in done], **style)
         axes[0][col].set_title(workload)
         for row, label in ((0, "req/s"), (1, "p99 latency (ms)")):
             ax = axes[row][col]

@@ -34,8 +34,11 @@ def main() -> None:
         def log_message(self, *args) -> None:  # one line per request would be the benchmark
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 1024  # the listen backlog (the stdlib's 5 resets connections at c16), as the asyncio floor
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", args.port), Handler)
     server.serve_forever()
 
 
