@@ -12,6 +12,7 @@ Readiness is one successful predict per model (probed, never slept for).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -154,7 +155,14 @@ def ours(name: str, workloads: list[Workload], work: Path, batching: bool, worke
     if workers > 1:
         args.append(f"--num_workers={workers}")
     server = ServingProcess([*args, *(extra_args or [])])
-    return Launched(name, server.process, server.log_path, rest_port, grpc_port, stop_fn=server.stop)
+    log = work / "logs" / f"{name}.log"
+
+    def stop() -> None:  # the launcher logs to a temp file: keep it with the other servers' logs
+        server.stop()
+        log.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(server.log_path, log)
+
+    return Launched(name, server.process, server.log_path, rest_port, grpc_port, stop_fn=stop)
 
 
 # ---------------------------------------------------------------------------------------------- peers
