@@ -31,12 +31,18 @@ PROTOCOL ?= grpc
 INPUT ?=
 PREFIX ?=
 PYTEST_ARGS ?=
+CONCURRENCY ?= 1,8,32
+BATCH ?=
+OUT ?=
+QUICK ?=
+BENCH_ARGS ?=
+PEERS_VENV ?= build/peers-venv
 
 _opt = $(if $(2),$(1) $(2))
 _flag = $(if $(filter 1 yes true,$(2)),$(1))
 
-.PHONY: help install demo test check export parity serve config promote rollback prune versions client \
-        bench soak fuzz docker-build docker-up docker-down k8s-validate clean
+.PHONY: _wrk help install demo test check export parity serve config promote rollback prune versions client \
+        bench bench-peers perf soak fuzz docker-build docker-up docker-down k8s-validate clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -99,7 +105,29 @@ client: install ## Call the local server: make client NAME=... INPUT=x.npy|x.npz
 	  $(call _opt,--version,$(VERSION)) $(call _opt,--label,$(LABEL))
 
 bench: install ## Benchmark: concurrency sweep over gRPC/REST, TF/ORT backends, batching on/off (writes docs/perf/)
-	$(PY) -m serving.bench --out docs/perf
+	$(PY) -m serving.bench --out docs/perf $(BENCH_ARGS)
+
+bench-peers: install $(PEERS_VENV)/kserve/.installed $(PEERS_VENV)/mlserver/.installed _wrk ## Ours vs KServe, MLServer and Python floors, wrk + grpc.aio, issue 11 goals (QUICK=1: smoke run into build/; not in CI)
+	$(PY) -m serving.bench.peers $(call _flag,--quick,$(QUICK)) $(call _opt,--out,$(OUT)) $(BENCH_ARGS)
+
+$(PEERS_VENV)/%/.installed: serving/bench/peers/requirements-%.txt
+	@test -x $(PEERS_VENV)/$*/bin/python || $(PYTHON) -m venv $(PEERS_VENV)/$*
+	$(PEERS_VENV)/$*/bin/python -m pip install -q -r $<
+	@touch $@
+
+_wrk:
+	@command -v wrk >/dev/null || { echo "wrk not found: installing it with apt-get"; \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+	    elif command -v sudo >/dev/null; then sudo -n apt-get update -qq && sudo -n apt-get install -y -qq wrk; fi; } \
+	  >/dev/null 2>&1 || true; }
+	@command -v wrk >/dev/null || { echo "error: make bench-peers needs wrk (the HTTP load generator) and could not install it; install it yourself: apt-get install -y wrk (Debian/Ubuntu), brew install wrk (macOS)" >&2; exit 1; }
+
+perf: install ## perf_analyzer for any model: make perf NAME=... INPUT=x.npy|x.npz [PROTOCOL=grpc|rest] [TARGET=host:port] [VERSION=n|LABEL=l] [BATCH=b] [CONCURRENCY=1,8,32]
+	@test -n "$(NAME)" -a -n "$(INPUT)" || { echo "usage: make perf NAME=<model> INPUT=<x.npy|x.npz> [PROTOCOL=grpc|rest] [TARGET=host:port] [VERSION=n|LABEL=l] [BATCH=b] [CONCURRENCY=1,8,32] [OUT=build/perf]"; exit 2; }
+	$(PY) -m serving.bench --protocol $(PROTOCOL) --model "$(NAME)" --input "$(INPUT)" --concurrency $(CONCURRENCY) \
+	  --target $(if $(filter rest,$(PROTOCOL)),$(patsubst %:$(PORT),%:$(REST_PORT),$(TARGET)),$(TARGET)) \
+	  $(call _opt,--version,$(VERSION)) $(call _opt,--label,$(LABEL)) $(call _opt,--batch-size,$(BATCH)) \
+	  $(call _opt,--out,$(OUT)) $(BENCH_ARGS)
 
 soak: install ## Long zero-downtime rollout under load (not in CI)
 	$(PY) -m pytest -q -m soak tests

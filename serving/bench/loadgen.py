@@ -11,7 +11,8 @@ so the client measures the server stack, not its own encoding.
   connection pool would use. Non-200 answers count as errors.
 * in-process: threads calling a Python function (the baselines: ONNX Runtime, the TF signature, Keras).
 
-Every generator targets 127.0.0.1 only and stops by itself at the end of its window.
+Every generator stops by itself at the end of its window. ``make bench`` targets 127.0.0.1; the target mode
+(``--target HOST:PORT``) points the same generators at any server.
 """
 from __future__ import annotations
 
@@ -117,14 +118,19 @@ async def _closed_loop(call: Callable[[], Awaitable[str | None]], concurrency: i
     return result
 
 
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
+
+
 def grpc_sweep(port: int, request: bytes, levels: list[int], plan: Plan,
-               on_level: Callable[[int, Window], None]) -> None:
-    """Closed-loop gRPC ``Predict`` at each concurrency level; ``on_level`` gets each level's window."""
+               on_level: Callable[[int, Window], None], host: str = LOOPBACK, method: str = PREDICT) -> None:
+    """Closed-loop gRPC ``method`` (TF Serving's ``Predict`` by default) with the serialized ``request`` at
+    each concurrency level; ``on_level`` gets each level's window."""
     import grpc
 
     async def run() -> None:
-        async with grpc.aio.insecure_channel(f"{LOOPBACK}:{port}") as channel:
-            predict = channel.unary_unary("/tensorflow.serving.PredictionService/Predict")
+        async with grpc.aio.insecure_channel(f"{host}:{port}", options=[
+                ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]) as channel:
+            predict = channel.unary_unary(method)
 
             async def call() -> str | None:
                 try:
@@ -142,16 +148,16 @@ def grpc_sweep(port: int, request: bytes, levels: list[int], plan: Plan,
 class _HttpConnection:
     """One keep-alive HTTP/1.1 connection posting the same body; reconnects if the server closes it."""
 
-    def __init__(self, port: int, path: str, body: bytes) -> None:
-        self.port = port
-        self.head = (f"POST {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\nContent-Type: application/json\r\n"
+    def __init__(self, port: int, path: str, body: bytes, host: str = LOOPBACK) -> None:
+        self.host, self.port = host, port
+        self.head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
                      f"Content-Length: {len(body)}\r\n\r\n").encode() + body
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self) -> tuple[int, bytes]:
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(LOOPBACK, self.port)
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         self.writer.write(self.head)
         status_line = await self.reader.readline()
         if not status_line:
@@ -173,12 +179,12 @@ class _HttpConnection:
 
 
 def rest_sweep(port: int, path: str, body: bytes, levels: list[int], plan: Plan,
-               on_level: Callable[[int, Window], None]) -> None:
+               on_level: Callable[[int, Window], None], host: str = LOOPBACK) -> None:
     """Closed-loop REST ``POST path`` at each concurrency level (one connection per worker)."""
 
     async def run() -> None:
         for level in levels:
-            pool = [_HttpConnection(port, path, body) for _ in range(level)]
+            pool = [_HttpConnection(port, path, body, host) for _ in range(level)]
             free = list(pool)
 
             async def call(free: list[_HttpConnection] = free) -> str | None:

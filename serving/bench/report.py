@@ -5,6 +5,8 @@ import datetime as dt
 import os
 from pathlib import Path
 
+from . import howto
+from .docsections import BENCH_GOALS, PEER_GOALS, extract, upsert
 from .goals import Goal
 from .results import Row, find
 from .run import Outcome, Settings
@@ -124,7 +126,7 @@ def write_readme(out: Path, settings: Settings, outcome: Outcome, goals: list[Go
         *_table(["", ""], [[k, v] for k, v in machine.items()]),
         f"| load average (1/5/15 min) before / after | {outcome.load_before} / {outcome.load_after} |", "",
         "The CPU is shared with whatever else runs on the machine; the load average shows how busy it was.", "",
-        "## Goals (issue 6)", "",
+        BENCH_GOALS, "",
         *_table(["goal", "measured", "verdict"], [[g.goal, g.measured, _verdict(g)] for g in goals]), "",
         *_noise(outcome),
     ]
@@ -148,5 +150,9 @@ def write_readme(out: Path, settings: Settings, outcome: Outcome, goals: list[Go
               f"Raw numbers: [`{CSV_NAME}`]({CSV_NAME}).", "", *_results_table(sorted_rows(outcome.rows)), "",
               "## perf_analyzer-style log", "", "```", *outcome.log, "```", ""]
     path = out / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    text = upsert("\n".join(lines), howto.HEADING, howto.SECTION, before="## Machine")
+    peers = extract(path.read_text(encoding="utf-8"), PEER_GOALS) if path.exists() else None
+    if peers:  # make bench-peers' section survives a make bench run (and the other way round)
+        text = upsert(text, PEER_GOALS, peers, before=BENCH_GOALS)
+    path.write_text(text, encoding="utf-8")
     return path
