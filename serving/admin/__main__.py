@@ -1,11 +1,11 @@
-"""`python -m serving.admin config|promote|rollback|prune|versions` (what the Makefile targets call)."""
+"""`python -m serving.admin config|promote|rollback|prune|versions|rollout` (what the Makefile targets call)."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from serving.admin import modelsconfig, probe, registry, serverconfigs, table
+from serving.admin import modelsconfig, probe, registry, rollout, serverconfigs, table
 from serving.admin.errors import AdminError
 from serving.configfiles import ConfigFileError
 
@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", required=True, type=_non_negative_int, help="how many of the newest versions to keep")
 
     add("versions", "table of NAME's versions: created, labels, parity, sizes")
+
+    p = add("rollout", "canary VERSION of NAME, verify it through the live server (parity samples over gRPC "
+                       "and REST, shadow load vs stable), then promote it to stable or roll back on its own")
+    rollout.add_arguments(p)
     return parser
 
 
@@ -96,6 +100,8 @@ def run(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "rollout":
+        return rollout.main(args)  # prints its own progress and report; exit status says how it ended
     try:
         print(run(args))
     except (AdminError, ConfigFileError) as err:
