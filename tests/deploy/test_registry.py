@@ -8,7 +8,6 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
