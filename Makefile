@@ -32,11 +32,14 @@ PROTOCOL ?= grpc
 INPUT ?=
 PREFIX ?=
 PYTEST_ARGS ?=
+CANARY_S ?= 30
+MAX_P99_RATIO ?= 1.5
+MAX_ERROR_RATE ?= 0
 
 _opt = $(if $(2),$(1) $(2))
 _flag = $(if $(filter 1 yes true,$(2)),$(1))
 
-.PHONY: help install demo test check export parity serve config promote rollback prune versions history client \
+.PHONY: help install demo test check export parity serve config promote rollback rollout prune versions history client \
         bench soak fuzz docker-build docker-up docker-down k8s-validate clean
 
 help: ## List every target with one line each
@@ -50,7 +53,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv with the pinned packages (idempotent)
 
-demo: install ## Train the digits MLP on bundled data, export + parity, serve, call it over REST and gRPC
+demo: install ## Train the digits MLP, export + parity, serve, call it over REST and gRPC, then roll out a retrained version 2
 	$(PY) -m export.examples.demo --models-dir $(or $(DEMO_MODELS_DIR),build/demo-models)
 
 test: install ## Run the test suite (everything but the long soak/fuzz runs)
@@ -87,6 +90,12 @@ promote: install ## Point LABEL (stable|canary) of NAME at VERSION in models.con
 
 rollback: install ## Move NAME's stable label back to the previous stable version
 	$(PY) -m serving.admin rollback --models-dir "$(MODELS_DIR)" --name "$(NAME)"
+
+rollout: install ## Canary NAME's VERSION (default newest) on SERVER=host:grpc,host:rest, verify it live, promote or roll back
+	@test -n "$(NAME)" -a -n "$(SERVER)" || { echo "usage: make rollout NAME=<name> SERVER=host:grpcport,host:restport [VERSION=n] [MODELS_DIR=models] [CANARY_S=30] [MAX_P99_RATIO=1.5] [MAX_ERROR_RATE=0]"; exit 2; }
+	$(PY) -m serving.admin rollout --models-dir "$(MODELS_DIR)" --name "$(NAME)" --server "$(SERVER)" \
+	  $(call _opt,--version,$(VERSION)) --canary-s $(CANARY_S) --max-p99-ratio $(MAX_P99_RATIO) \
+	  --max-error-rate $(MAX_ERROR_RATE)
 
 prune: install ## Delete all but the newest KEEP versions of NAME (never a labelled one); DRY_RUN=1 only says what
 	$(PY) -m serving.admin prune --models-dir "$(MODELS_DIR)" --name "$(NAME)" --keep "$(KEEP)" $(call _flag,--dry-run,$(DRY_RUN))

@@ -194,7 +194,10 @@ class _Rollout:
         if left is None:
             return False
         if left.step == st.PROMOTED:
+            promoted = {"name": "promote", "passed": True,
+                        "figure": f"stable -> {left.version} (applied before the rollout was killed)"}
             summary = dict(left.report, result=PROMOTED, finished=utc_now(),
+                           checks=[*left.report.get("checks", []), promoted],
                            notes=[*left.report.get("notes", []), "record finished by a later run (resumed)"])
             st.record_rollout(self.opts.models_dir, self.opts.name, left.version, summary)
             st.clear_state(self.mdir)
@@ -202,7 +205,7 @@ class _Rollout:
                               "had promoted it before it was killed; its record is now complete")
             if self.opts.version in (None, left.version) and load_labels(self.mdir).labels.get(STABLE) == left.version:
                 self.report = RolloutReport(**{k: v for k, v in summary.items() if k != "checks"},
-                                            checks=[Check(**c) for c in left.report.get("checks", [])])
+                                            checks=[Check(**c) for c in summary["checks"]])
                 return True
             return False
         with _signals_ignored():
@@ -244,7 +247,7 @@ class _Rollout:
             st.save_state(self.mdir, self.state)
 
             def load() -> Check:
-                st.stage_version(opts.models_dir, name, v)
+                st.stage_version(opts.models_dir, name, self.state)
                 secs = live.wait_available(name, v, opts.load_timeout)
                 return Check("load", True, f"version {v} AVAILABLE after {secs:.1f} s; stable {cand.stable} loaded")
 
@@ -253,7 +256,7 @@ class _Rollout:
 
             def label() -> Check:
                 self._set_step(st.CANARY_STEP)
-                st.add_canary(opts.models_dir, name, v)
+                st.add_canary(opts.models_dir, name, self.state)
                 secs = live.wait_label(name, CANARY, v, opts.load_timeout)
                 return Check("label canary", True, f"canary -> {v} on gRPC and REST after {secs:.1f} s")
 

@@ -28,8 +28,9 @@ from serving.admin.fsutil import atomic_write_text, models_dir_lock
 from serving.admin.labels import CANARY, STABLE, LabelState, load_labels, save_labels
 from serving.admin.modelsconfig import CONFIG_FILE, read_models_config, render, update_model_entry
 
-__all__ = ["LOCK_FILE", "STATE_FILE", "RolloutBusy", "RolloutState", "add_canary", "load_state", "promote_stable",
-           "record_rollout", "restore_labels", "rollout_lock", "save_state", "stage_version", "clear_state"]
+__all__ = ["LOCK_FILE", "STATE_FILE", "RolloutBusy", "RolloutState", "add_canary", "clear_state", "load_state",
+           "promote_stable", "record_rollout", "restore_labels", "rollout_lock", "save_state", "served_now",
+           "stage_version"]
 
 LOCK_FILE = ".rollout.lock"
 STATE_FILE = ".rollout.json"
@@ -98,28 +99,26 @@ def rollout_lock(mdir: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _served(models_dir: Path, name: str) -> tuple[list[int], dict[str, int]]:
-    entry = next((c for c in read_models_config(models_dir / CONFIG_FILE).model_config_list.config
-                  if c.name == name), None)
-    if entry is None:
-        return [], {}
-    return list(entry.model_version_policy.specific.versions), dict(entry.version_labels)
+def _keep(state: RolloutState) -> list[int]:
+    """Versions to keep loaded while the rollout runs: the canary and every version labelled before it
+    started (a label restored at the end must point at a loaded version, or TF Serving refuses the config)."""
+    return sorted({state.version, *state.labels_before.values()})
 
 
-def stage_version(models_dir: Path, name: str, version: int) -> None:
-    """Add `version` to the model's `specific` policy (labels unchanged): the server starts loading it."""
+def stage_version(models_dir: Path, name: str, state: RolloutState) -> None:
+    """Add the version to the model's `specific` policy (labels unchanged): the server starts loading it."""
     with models_dir_lock(models_dir):
-        update_model_entry(models_dir, name, extra=[version])
+        update_model_entry(models_dir, name, extra=_keep(state))
 
 
-def add_canary(models_dir: Path, name: str, version: int) -> None:
+def add_canary(models_dir: Path, name: str, state: RolloutState) -> None:
     """Label the (loaded) version `canary`; TF Serving refuses a label on a version it has not loaded."""
     with models_dir_lock(models_dir):
         mdir = layout.model_dir(models_dir, name)
         labels = load_labels(mdir)
-        labels.assign(CANARY, version, action="rollout-canary")
+        labels.assign(CANARY, state.version, action="rollout-canary")
         save_labels(mdir, labels)
-        update_model_entry(models_dir, name, extra=[version])
+        update_model_entry(models_dir, name, extra=_keep(state))
 
 
 def promote_stable(models_dir: Path, name: str, state: RolloutState) -> None:
@@ -191,4 +190,8 @@ def record_rollout(models_dir: Path, name: str, version: int, summary: dict[str,
 
 def served_now(models_dir: Path, name: str) -> tuple[list[int], dict[str, int]]:
     """(versions in the `specific` policy, labels) of `name` in models.config, for reports and tests."""
-    return _served(models_dir, name)
+    entry = next((c for c in read_models_config(models_dir / CONFIG_FILE).model_config_list.config
+                  if c.name == name), None)
+    if entry is None:
+        return [], {}
+    return list(entry.model_version_policy.specific.versions), dict(entry.version_labels)
