@@ -1,8 +1,10 @@
 """The shadow load: the same requests to `canary` and `stable`, side by side, over gRPC and REST.
 
-TF Serving has no traffic splitting, so the canary gets no user traffic; instead one worker per protocol
-sends each request to both labels back to back (alternating which goes first, so neither side always meets
-a warm cache or a busy server), for `seconds`. Per label and protocol it counts requests, errors (any failed
+TF Serving has no traffic splitting, so the canary gets no user traffic; instead one worker sends each
+request to both labels back to back, over gRPC then REST, alternating which label goes first (so neither
+side always meets a warm cache or a busy server), for `seconds`. One request in flight at a time: the
+rollout's own canary calls never queue in front of its stable calls (the server's thread pools are shared),
+so the two sides are measured under the same conditions, those of the live traffic. Per label and protocol it counts requests, errors (any failed
 call, timeouts included) and wrong answers (canary answers outside the recorded tolerance), and keeps every
 latency for p50/p99. The decision (error rate, p99 ratio) is the caller's.
 """
@@ -68,28 +70,35 @@ def _close(got: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray], r
     return True
 
 
-def _worker(client: ServingClient, name: str, labels: tuple[str, str], inputs: dict[str, np.ndarray],
-            reference: Mapping[str, np.ndarray], rtol: float, atol: float, timeout: float,
-            stop: threading.Event, out: dict[str, LabelFigures]) -> None:
+def _call(client: ServingClient, name: str, label: str, inputs: dict[str, np.ndarray], timeout: float,
+          figures: LabelFigures) -> Mapping[str, np.ndarray] | None:
+    start = time.perf_counter()
+    try:
+        got = client.predict(inputs, model=name, label=label, timeout=timeout)
+    except Exception as err:  # ServingClientError, or anything else: the load reports, never dies
+        figures.errors += 1
+        figures.first_error = figures.first_error or f"{type(err).__name__}: {err}"
+        got = None
+    figures.latencies_ms.append((time.perf_counter() - start) * 1000.0)
+    figures.requests += 1
+    return got
+
+
+def _worker(clients: Mapping[str, ServingClient], name: str, labels: tuple[str, str],
+            inputs: dict[str, np.ndarray], reference: Mapping[str, np.ndarray], rtol: float, atol: float,
+            timeout: float, stop: threading.Event, out: dict[str, dict[str, LabelFigures]]) -> None:
     canary = labels[0]
     turn = 0
     while not stop.is_set():
-        order = labels if turn % 2 == 0 else labels[::-1]
+        for i, (protocol, client) in enumerate(clients.items()):
+            order = labels if (turn + i) % 2 == 0 else labels[::-1]
+            for label in order:
+                figures = out[protocol][label]
+                got = _call(client, name, label, inputs, timeout, figures)
+                if got is not None and label == canary and not _close(got, reference, rtol, atol):
+                    figures.wrong += 1
+                    figures.first_error = figures.first_error or "canary answer outside the recorded tolerance"
         turn += 1
-        for label in order:
-            figures = out[label]
-            start = time.perf_counter()
-            try:
-                got = client.predict(inputs, model=name, label=label, timeout=timeout)
-            except Exception as err:  # ServingClientError, or anything else: a worker reports, never dies
-                figures.errors += 1
-                figures.first_error = figures.first_error or f"{type(err).__name__}: {err}"
-                got = None
-            figures.latencies_ms.append((time.perf_counter() - start) * 1000.0)
-            figures.requests += 1
-            if got is not None and label == canary and not _close(got, reference, rtol, atol):
-                figures.wrong += 1
-                figures.first_error = figures.first_error or "canary answer outside the recorded tolerance"
 
 
 def run_shadow(clients: Mapping[str, ServingClient], name: str, inputs: Mapping[str, np.ndarray],
@@ -98,18 +107,15 @@ def run_shadow(clients: Mapping[str, ServingClient], name: str, inputs: Mapping[
     """Run the shadow load for `seconds` (a signal in the calling thread stops it early and re-raises)."""
     stop = threading.Event()
     figures = {p: {canary: LabelFigures(), stable: LabelFigures()} for p in clients}
-    threads = [threading.Thread(target=_worker, name=f"shadow-{p}", daemon=True,
-                                args=(c, name, (canary, stable), dict(inputs), reference, rtol, atol, timeout,
-                                      stop, figures[p]))
-               for p, c in clients.items()]
+    worker = threading.Thread(target=_worker, name="shadow", daemon=True,
+                              args=(clients, name, (canary, stable), dict(inputs), reference, rtol, atol, timeout,
+                                    stop, figures))
     start = time.monotonic()
-    for t in threads:
-        t.start()
+    worker.start()
     try:
-        while time.monotonic() - start < seconds and any(t.is_alive() for t in threads):
+        while time.monotonic() - start < seconds and worker.is_alive():
             time.sleep(min(0.1, max(0.0, seconds - (time.monotonic() - start))))
     finally:
         stop.set()
-        for t in threads:
-            t.join(timeout + 1.0)
+        worker.join(2 * timeout + 1.0)  # at most one call per label is in flight
     return ShadowResult(time.monotonic() - start, figures)
