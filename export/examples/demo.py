@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     _step("4/6 serve it with the local drop-in TensorFlow Serving")
     grpc_port, rest_port = _free_port(), _free_port()
     server_args = [f"--port={grpc_port}", f"--rest_api_port={rest_port}",
-                   f"--model_config_file={models / 'models.config'}", "--file_system_poll_wait_seconds=1"]
+                   f"--model_config_file={models / 'models.config'}", "--model_config_file_poll_wait_seconds=1",
+                   "--file_system_poll_wait_seconds=1"]
     print("$ " + " ".join(shlex.quote(a) for a in [py, "-m", "serving", *server_args]), flush=True)
     with ServingProcess(server_args) as server:
         server.wait_until(lambda: _model_available(f"{server.rest_url}/v1/models/{MODEL_NAME}"), 120, "serving")

@@ -79,8 +79,14 @@ class LiveServer:
                 raise LiveError(f"version {version} failed to load: {error}")
             return state == "AVAILABLE"
 
-        return _wait(check, timeout, lambda: f"version {version} not AVAILABLE after {timeout:.0f} s "
-                                             f"(state: {self.states(name).get(version, ('unknown',))[0]})")
+        def message() -> str:
+            state = self.states(name).get(version, ("unknown",))[0]
+            hint = ("; the server never started loading it: does it poll this models.config "
+                    "(--model_config_file_poll_wait_seconds > 0) and see the version directory?"
+                    if state == "unknown" else "")
+            return f"version {version} not AVAILABLE after {timeout:.0f} s (state: {state}){hint}"
+
+        return _wait(check, timeout, message)
 
     def wait_unloaded(self, name: str, version: int, timeout: float) -> bool:
         """Block until the server no longer holds `version` (END or forgotten); False after `timeout`."""

@@ -8,6 +8,7 @@ input). Every test gets its own model name in one models dir that one `python -m
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ GROUP = "rollout"  # one xdist worker runs the package: it shares one server and
 STABLE_X = 3.0
 ANSWERS = {1: 7.0, 2: 8.0, 3: 8.0}  # y at x = 3 for versions 1 (2x + 1), 2 and 3 (3x - 1)
 POLL_S = 1
+_COUNT = itertools.count()  # model names are unique over the session (parametrized tests share a prefix)
 PY = sys.executable
 
 
@@ -106,10 +108,8 @@ def make_model(request: pytest.FixtureRequest, fleet: Fleet, golden: Path):
     loaded by the server, plus `versions`, in the shared models.config. With `server_view` (a function
     writing the server's copy of the version directories into the given dir), the config's base_path points
     there instead: the server loads other files than the ones the rollout reads (a bad sync to a volume)."""
-    count = iter(range(100))
-
     def make(versions: list[int], server_view=None) -> str:
-        name = "m" + request.node.name.split("[")[0].removeprefix("test_").replace("_", "")[:30] + str(next(count))
+        name = "m" + request.node.name.split("[")[0].removeprefix("test_").replace("_", "")[:30] + str(next(_COUNT))
         mdir = _add_model(fleet.models, golden, name, [1, *versions])
         # A new entry carries no label at first: TF Serving refuses a label on a version it has not loaded.
         view = None

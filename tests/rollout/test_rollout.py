@@ -72,7 +72,6 @@ def _assert_rolled_back(fleet, name: str, version: int, failed_check: str, resul
 
 
 def test_rollout_promotes_with_zero_failed_stable_requests_and_rollback_undoes_it(fleet, make_model):
-
     name = make_model([2])
     load = StableTraffic(fleet, name).start()
     proc = run_rollout(fleet, name, "--max-p99-ratio", "4")  # the machine is shared: p99 of two tiny models is noisy
@@ -119,7 +118,6 @@ def _wrong_weights_view(golden):
 
 
 def test_wrong_outputs_are_caught_by_live_verification_and_rolled_back(fleet, make_model, golden):
-
     name = make_model([2], server_view=_wrong_weights_view(golden))
     load = StableTraffic(fleet, name).start()
     proc = run_rollout(fleet, name)
@@ -134,7 +132,6 @@ def test_wrong_outputs_are_caught_by_live_verification_and_rolled_back(fleet, ma
 
 
 def test_slow_version_fails_the_shadow_latency_check_and_rolls_back(fleet, make_model):
-
     name = make_model([3])
     load = StableTraffic(fleet, name).start()
     proc = run_rollout(fleet, name, "--max-p99-ratio", "4", canary_s=2)
@@ -157,12 +154,14 @@ def test_incompatible_signature_is_refused_with_the_diff_and_nothing_changes(fle
     assert _labels(fleet, name) == {"stable": 1} and _rollouts(fleet, name, 4) == []
 
 
-def test_sigkill_between_steps_leaves_a_served_config_and_a_rerun_cleans_up(fleet, make_model):
-
+@pytest.mark.parametrize("step", ["load", "canary"])
+def test_sigkill_between_steps_leaves_a_served_config_and_a_rerun_cleans_up(fleet, make_model, step):
     name = make_model([2])
     load = StableTraffic(fleet, name).start()
-    held = start_rollout(fleet, name, hold="canary")
-    assert _server_label(fleet, name, "canary") == 2
+    held = start_rollout(fleet, name, hold=step)
+    assert _states(fleet, name)[2] == "AVAILABLE"
+    if step == "canary":
+        assert _server_label(fleet, name, "canary") == 2
     held.kill()  # SIGKILL: no handler runs
     held.wait(30)
     assert (fleet.models / name / STATE_FILE).exists()
@@ -194,7 +193,6 @@ def test_sigkill_after_promotion_is_resumed_by_the_rerun(fleet, make_model):
 
 
 def test_second_rollout_is_refused_by_the_lock_and_sigterm_rolls_the_first_back(fleet, make_model):
-
     name = make_model([2])
     load = StableTraffic(fleet, name).start()
     first = start_rollout(fleet, name, hold="load")
