@@ -23,6 +23,7 @@ ATOL ?=
 SERVER ?=
 LABEL ?=
 KEEP ?=
+DRY_RUN ?=
 PORT ?= 8500
 REST_PORT ?= 8501
 POLL ?= 2
@@ -37,11 +38,14 @@ OUT ?=
 QUICK ?=
 BENCH_ARGS ?=
 PEERS_VENV ?= build/peers-venv
+CANARY_S ?= 30
+MAX_P99_RATIO ?= 1.5
+MAX_ERROR_RATE ?= 0
 
 _opt = $(if $(2),$(1) $(2))
 _flag = $(if $(filter 1 yes true,$(2)),$(1))
 
-.PHONY: _wrk help install demo test check export parity serve config promote rollback prune versions client \
+.PHONY: _wrk help install demo test check export parity serve config promote rollback rollout prune versions history client \
         bench bench-peers perf soak fuzz docker-build docker-up docker-down k8s-validate clean
 
 help: ## List every target with one line each
@@ -55,7 +59,7 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed ## Create .venv with the pinned packages (idempotent)
 
-demo: install ## Train the digits MLP on bundled data, export + parity, serve, call it over REST and gRPC
+demo: install ## Train the digits MLP, export + parity, serve, call it over REST and gRPC, then roll out a retrained version 2
 	$(PY) -m export.examples.demo --models-dir $(or $(DEMO_MODELS_DIR),build/demo-models)
 
 test: install ## Run the test suite (everything but the long soak/fuzz runs)
@@ -76,6 +80,7 @@ parity: install ## Re-run the parity proof on NAME [VERSION] (add SERVER=host:gr
 	  $(call _opt,--custom,$(CUSTOM)) $(call _opt,--server,$(SERVER)) $(call _opt,--rtol,$(RTOL)) $(call _opt,--atol,$(ATOL))
 
 serve: install ## Serve MODELS_DIR/models.config with the local drop-in server (gRPC PORT, REST REST_PORT)
+	@test -f "$(MODELS_DIR)/models.config" || { echo "error: $(MODELS_DIR)/models.config does not exist: run \`make config MODELS_DIR=$(MODELS_DIR)\` first (after \`make export\`)"; exit 2; }
 	$(PY) -m serving --port=$(PORT) --rest_api_port=$(REST_PORT) \
 	  --model_config_file=$(abspath $(MODELS_DIR))/models.config \
 	  --model_config_file_poll_wait_seconds=$(POLL) --file_system_poll_wait_seconds=$(POLL)
@@ -85,18 +90,28 @@ config: install ## Write MODELS_DIR/models.config (+ batching/monitoring configs
 	  $(call _opt,--ssl-cert,$(SSL_CERT)) $(call _opt,--ssl-key,$(SSL_KEY)) $(call _opt,--ssl-ca,$(SSL_CA)) \
 	  $(call _flag,--ssl-client-verify,$(SSL_CLIENT_VERIFY))
 
-promote: install ## Point LABEL (stable|canary) of NAME at VERSION in models.config (WAIT_FOR=host:8501 waits for the load)
+promote: install ## Point LABEL (stable|canary) of NAME at VERSION in models.config; waits for the load when a server serves NAME on REST_PORT (or WAIT_FOR=host:port)
 	$(PY) -m serving.admin promote --models-dir "$(MODELS_DIR)" --name "$(NAME)" --version "$(VERSION)" --label "$(LABEL)" \
-	  $(call _flag,--force,$(FORCE)) $(call _opt,--wait-for,$(WAIT_FOR))
+	  $(call _flag,--force,$(FORCE)) $(call _opt,--wait-for,$(WAIT_FOR)) --server localhost:$(REST_PORT)
 
 rollback: install ## Move NAME's stable label back to the previous stable version
 	$(PY) -m serving.admin rollback --models-dir "$(MODELS_DIR)" --name "$(NAME)"
 
-prune: install ## Delete all but the newest KEEP versions of NAME (never a labelled one)
-	$(PY) -m serving.admin prune --models-dir "$(MODELS_DIR)" --name "$(NAME)" --keep "$(KEEP)"
+rollout: install ## Canary NAME's VERSION (default newest) on SERVER=host:grpc,host:rest, verify it live, promote or roll back
+	@test -n "$(NAME)" -a -n "$(SERVER)" || { echo "usage: make rollout NAME=<name> SERVER=host:grpcport,host:restport [VERSION=n] [MODELS_DIR=models] [CANARY_S=30] [MAX_P99_RATIO=1.5] [MAX_ERROR_RATE=0]"; exit 2; }
+	$(PY) -m serving.admin rollout --models-dir "$(MODELS_DIR)" --name "$(NAME)" --server "$(SERVER)" \
+	  $(call _opt,--version,$(VERSION)) --canary-s $(CANARY_S) --max-p99-ratio $(MAX_P99_RATIO) \
+	  --max-error-rate $(MAX_ERROR_RATE)
 
-versions: install ## Table of NAME's versions: created, labels, parity, sizes
-	$(PY) -m serving.admin versions --models-dir "$(MODELS_DIR)" --name "$(NAME)"
+prune: install ## Delete all but the newest KEEP versions of NAME (never a labelled one); DRY_RUN=1 only says what
+	$(PY) -m serving.admin prune --models-dir "$(MODELS_DIR)" --name "$(NAME)" --keep "$(KEEP)" $(call _flag,--dry-run,$(DRY_RUN))
+
+versions: install ## Table of the versions of NAME (every model without NAME): created, labels, parity, ONNX, sizes, tags
+	$(PY) -m serving.admin versions --models-dir "$(MODELS_DIR)" $(call _opt,--name,$(NAME))
+
+history: install ## NAME's label moves (promote, rollback, rollout) from .labels.json: when, who, from -> to
+	@test -n "$(NAME)" || { echo "usage: make history NAME=<name> [MODELS_DIR=models]"; exit 2; }
+	$(PY) -m serving.admin history --models-dir "$(MODELS_DIR)" --name "$(NAME)"
 
 client: install ## Call the local server: make client NAME=... INPUT=x.npy|x.npz|x.json [PROTOCOL=grpc|rest] [TARGET=host:port]
 	@test -n "$(NAME)" -a -n "$(INPUT)" || { echo "usage: make client NAME=<model> INPUT=<x.npy|x.npz|x.json> [PROTOCOL=grpc|rest] [TARGET=host:port] [VERSION=n|LABEL=l]"; exit 2; }

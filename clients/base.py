@@ -19,6 +19,7 @@ from .errors import InvalidInputError
 from .examples import Features
 from .results import ClassifyResult, ModelMetadata, Signature, VersionStatus
 from .retry import RetryPolicy, call_with_retries
+from .validate import conform_inputs
 
 DEFAULT_SIGNATURE = "serving_default"
 Inputs = np.ndarray | Mapping[str, Any]
@@ -49,17 +50,21 @@ class ServingClient(abc.ABC):
 
     ``timeout`` (seconds) is the default overall deadline of every call, retries included; ``retry`` bounds the
     retries on UNAVAILABLE/503; ``metadata_ttl`` is how long a model's signatures are cached (they are needed
-    to name a single unnamed input or output and, for REST, to restore output dtypes).
+    to name a single unnamed input or output, to check inputs and, for REST, to restore output dtypes).
+    ``validate`` checks predict inputs against the cached signature before sending (names, dtype, shape; see
+    ``clients.validate``) and casts them to the signature's dtypes; False sends them as given.
     """
 
     protocol = ""
 
-    def __init__(self, *, timeout: float = 10.0, retry: RetryPolicy | None = None, metadata_ttl: float = 60.0) -> None:
+    def __init__(self, *, timeout: float = 10.0, retry: RetryPolicy | None = None, metadata_ttl: float = 60.0,
+                 validate: bool = True) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.timeout = float(timeout)
         self.retry = retry or RetryPolicy()
         self.metadata_ttl = metadata_ttl
+        self.validate = validate
         self._meta_cache: dict[tuple, tuple[float, ModelMetadata]] = {}
         self._meta_lock = threading.Lock()
 
@@ -72,7 +77,7 @@ class ServingClient(abc.ABC):
         ref = ModelRef(model, version, label, signature_name)
         named = self._named_inputs(inputs)
         filt = tuple(output_filter or ())
-        return self._run(lambda t: self._call_predict(ref, named, filt, t), timeout)
+        return self._run(lambda t: self._call_predict(ref, self._checked_inputs(ref, named, t), filt, t), timeout)
 
     def classify(self, examples: Sequence[Features], *, model: str, version: int | None = None,
                  label: str | None = None, signature_name: str = "", context: Features | None = None,
@@ -146,6 +151,20 @@ class ServingClient(abc.ABC):
         if isinstance(examples, Mapping) or not examples:
             raise ValueError("examples must be a non-empty list of feature dicts")
         return list(examples)
+
+    def _checked_inputs(self, ref: ModelRef, inputs: np.ndarray | dict[str, np.ndarray],
+                        timeout: float) -> np.ndarray | dict[str, np.ndarray]:
+        """With ``validate``: the inputs named, checked against the signature and cast (InvalidInputError
+        names the input and what it expects). The signature comes from the metadata cache."""
+        if not self.validate:
+            return inputs
+        sig = self.signature(model=ref.name, version=ref.version, label=ref.label,
+                             signature_name=ref.signature_name, timeout=timeout)
+        if not isinstance(inputs, dict):
+            if len(sig.inputs) != 1:
+                raise InvalidInputError(f"signature has inputs {sorted(sig.inputs)}: pass a dict of arrays")
+            inputs = {next(iter(sig.inputs)): inputs}
+        return conform_inputs(sig, inputs, ref.signature_name or DEFAULT_SIGNATURE)
 
     def _input_names(self, ref: ModelRef, inputs: np.ndarray | dict[str, np.ndarray],
                      timeout: float) -> dict[str, np.ndarray]:

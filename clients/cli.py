@@ -66,38 +66,22 @@ def _json_inputs(doc: Any, path: Path) -> np.ndarray | dict[str, np.ndarray]:
     if isinstance(doc, dict):
         if not doc:
             raise InputFileError(f"{path}: no inputs in the JSON object")
-        return {str(k): np.asarray(v) for k, v in doc.items()}
+        return {str(k): _json_array(v, path, f"input {str(k)!r}") for k, v in doc.items()}
     if isinstance(doc, list | int | float | bool | str):
-        return np.asarray(doc)
+        return _json_array(doc, path, "the input")
     raise InputFileError(f"{path}: JSON input must be a list, an object of named lists, or a REST predict body")
 
 
-def _cast_to_signature(client: ServingClient, inputs, args, *, from_json: bool) -> Any:
-    """Give inputs the signature's dtypes: JSON has none, and gRPC needs exact ones, so a float64 .npy for a
-    float32 model is cast too (same-kind casts only; anything else goes as it is and the server says why)."""
-    sig = client.signature(model=args.model, version=args.version, label=args.label,
-                           signature_name=args.signature, timeout=args.timeout)
-    if not isinstance(inputs, dict):
-        if len(sig.inputs) != 1:
-            raise InputFileError(f"the signature has inputs {sorted(sig.inputs)}: give named arrays (.npz or a "
-                                 "JSON object)")
-        inputs = {next(iter(sig.inputs)): inputs}
-    out = {}
-    for name, value in inputs.items():
-        spec = sig.inputs.get(name)
-        if spec is None or spec.dtype not in _CASTABLE:
-            out[name] = value  # let the server name the problem
-        elif spec.dtype == "DT_STRING":
-            out[name] = np.asarray(value, dtype=object) if value.dtype.kind in "SU" or from_json else value
-        elif from_json or np.can_cast(value.dtype, spec.numpy_dtype, "same_kind"):
-            out[name] = np.asarray(value).astype(spec.numpy_dtype)
-        else:
-            out[name] = value
-    return out
-
-
-_CASTABLE = {"DT_FLOAT", "DT_DOUBLE", "DT_HALF", "DT_INT8", "DT_INT16", "DT_INT32", "DT_INT64", "DT_UINT8",
-             "DT_UINT16", "DT_UINT32", "DT_UINT64", "DT_BOOL", "DT_STRING"}
+def _json_array(value: Any, path: Path, what: str) -> np.ndarray:
+    """A JSON value as an array (its dtype is fixed later from the signature), or one clear line."""
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # numpy: "inhomogeneous shape after N dimensions"
+        raise InputFileError(f"{path}: {what} is not a rectangular array (rows of different lengths or "
+                             "mixed nesting)") from None
+    if arr.dtype == object and not all(isinstance(v, str | bytes) for v in arr.flat):
+        raise InputFileError(f"{path}: {what} mixes numbers, strings, null or objects; give one type per input")
+    return arr
 
 
 def to_jsonable(value: Any) -> Any:
@@ -151,9 +135,9 @@ def _client(args) -> ServingClient:
 
 
 def _predict(client: ServingClient, args) -> None:
-    inputs = _cast_to_signature(client, load_inputs(args.input), args,
-                                from_json=args.input.suffix.lower() == ".json")
-    outputs = client.predict(inputs, model=args.model, version=args.version, label=args.label,
+    # The client checks names, dtypes and shapes against the model's signature and casts (JSON has no
+    # dtypes; a float64 .npy for a float32 model is cast too), naming the input and what it expects.
+    outputs = client.predict(load_inputs(args.input), model=args.model, version=args.version, label=args.label,
                              signature_name=args.signature, output_filter=args.output_filter or None)
     if args.output:
         write_outputs(args.output, outputs)

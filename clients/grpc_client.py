@@ -55,9 +55,9 @@ class GrpcClient(ServingClient):
 
     def __init__(self, target: str, *, tls: TlsConfig | None = None,
                  max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES, timeout: float = 10.0,
-                 retry: RetryPolicy | None = None, metadata_ttl: float = 60.0,
+                 retry: RetryPolicy | None = None, metadata_ttl: float = 60.0, validate: bool = True,
                  channel_options: tuple[tuple[str, object], ...] = ()) -> None:
-        super().__init__(timeout=timeout, retry=retry, metadata_ttl=metadata_ttl)
+        super().__init__(timeout=timeout, retry=retry, metadata_ttl=metadata_ttl, validate=validate)
         if not target or target.startswith(("http://", "https://")):
             raise ValueError(f"gRPC target is host:port, got {target!r}")
         self.target = target

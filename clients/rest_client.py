@@ -46,9 +46,9 @@ class RestClient(ServingClient):
     protocol = "rest"
 
     def __init__(self, target: str, *, timeout: float = 10.0, retry: RetryPolicy | None = None,
-                 metadata_ttl: float = 60.0, gzip: bool = False, gzip_min_bytes: int = 1024,
+                 metadata_ttl: float = 60.0, validate: bool = True, gzip: bool = False, gzip_min_bytes: int = 1024,
                  fmt: str = "columnar", typed_outputs: bool = True, pool_size: int = 4) -> None:
-        super().__init__(timeout=timeout, retry=retry, metadata_ttl=metadata_ttl)
+        super().__init__(timeout=timeout, retry=retry, metadata_ttl=metadata_ttl, validate=validate)
         if fmt not in ("columnar", "row"):
             raise ValueError(f"fmt is 'columnar' or 'row', got {fmt!r}")
         host, port = _split_target(target)

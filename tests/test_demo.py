@@ -1,4 +1,5 @@
-"""`make demo` end to end (train -> export -> config -> serve -> REST + gRPC -> stop), as a newcomer runs it."""
+"""`make demo` end to end (train -> export -> config -> serve -> REST + gRPC -> roll out version 2 -> stop), as a
+newcomer runs it."""
 from __future__ import annotations
 
 import json
@@ -30,4 +31,8 @@ def test_demo_trains_exports_serves_and_answers_over_both_protocols(tmp_path):
     grpc = re.search(r"grpc predictions:\s+(\[.*\])", out).group(1)
     assert rest == grpc
     assert len(json.loads(truth)) == len(json.loads(rest)) == 3
+    # the ending: version 2 rolled out through the live server, with its report
+    assert "CHECK" in out and "verify canary   PASS" in out and "digits: stable 1 -> 2" in out, out[-4000:]
+    report = json.loads((tmp_path / "models" / "digits" / ".rollout-report.json").read_text())
+    assert report["result"] == "promoted" and report["version"] == 2
     assert "demo: done (server stopped)" in out

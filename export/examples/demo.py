@@ -1,4 +1,5 @@
-"""`make demo`: train -> export (+ONNX, parity) -> models.config -> serve -> call over REST and gRPC -> stop.
+"""`make demo`: train -> export (+ONNX, parity) -> models.config -> serve -> call over REST and gRPC ->
+label it stable -> export a retrained version 2 -> roll it out (canary, live checks, promote) -> stop.
 
 Every step runs the same command a user would type (shown before it runs), so the demo doubles as a
 smoke test of the documented workflow. Data: scikit-learn's bundled 8x8 digits (no download).
@@ -66,27 +67,28 @@ def main(argv: list[str] | None = None) -> int:
     models = args.models_dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
 
-    _step("1/5 train the digits MLP on scikit-learn's bundled 8x8 digits")
+    _step("1/6 train the digits MLP on scikit-learn's bundled 8x8 digits")
     from export.examples import digits_mlp
 
     model_path = digits_mlp.train(work / "digits_mlp.keras", epochs=args.epochs)
 
-    _step("2/5 export a new version: SavedModel + model.onnx + warmup records + metadata, behind the parity gate")
+    _step("2/6 export a new version: SavedModel + model.onnx + warmup records + metadata, behind the parity gate")
     _run([py, "-m", "export", str(model_path), "--name", MODEL_NAME, "--models-dir", str(models)])
 
-    _step("3/5 write models.config")
+    _step("3/6 write models.config")
     _run([py, "-m", "serving.admin", "config", "--models-dir", str(models)])
 
-    _step("4/5 serve it with the local drop-in TensorFlow Serving")
+    _step("4/6 serve it with the local drop-in TensorFlow Serving")
     grpc_port, rest_port = _free_port(), _free_port()
     server_args = [f"--port={grpc_port}", f"--rest_api_port={rest_port}",
-                   f"--model_config_file={models / 'models.config'}", "--file_system_poll_wait_seconds=1"]
+                   f"--model_config_file={models / 'models.config'}", "--model_config_file_poll_wait_seconds=1",
+                   "--file_system_poll_wait_seconds=1"]
     print("$ " + " ".join(shlex.quote(a) for a in [py, "-m", "serving", *server_args]), flush=True)
     with ServingProcess(server_args) as server:
         server.wait_until(lambda: _model_available(f"{server.rest_url}/v1/models/{MODEL_NAME}"), 120, "serving")
         print(f"server ready: gRPC {server.grpc_target}, REST {server.rest_url} (log: {server.log_path})")
 
-        _step("5/5 call it over REST and gRPC with 3 held-out digits")
+        _step("5/6 call it over REST and gRPC with 3 held-out digits")
         images, labels = digits_mlp.holdout_samples(3)
         sample = work / "sample.npy"
         np.save(sample, images)
@@ -100,6 +102,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{protocol:>4} predictions:   {predicted}")
         if answers["rest"] != answers["grpc"]:
             raise SystemExit("demo: REST and gRPC disagree")
+
+        _step("6/6 label version 1 stable, export a retrained version 2, and roll it out through the server")
+        rest, spec = f"127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port},127.0.0.1:{rest_port}"
+        _run([py, "-m", "serving.admin", "promote", "--models-dir", str(models), "--name", MODEL_NAME,
+              "--version", "1", "--label", "stable", "--wait-for", rest])
+        retrained = digits_mlp.train(work / "digits_mlp_v2.keras", epochs=args.epochs + 5)
+        _run([py, "-m", "export", str(retrained), "--name", MODEL_NAME, "--models-dir", str(models)])
+        # A short shadow load, and a p99 bound loose enough for a laptop busy with the demo itself.
+        _run([py, "-m", "serving.admin", "rollout", "--models-dir", str(models), "--name", MODEL_NAME,
+              "--server", spec, "--canary-s", "2", "--max-p99-ratio", "3"])
     print("\ndemo: done (server stopped)")
     return 0
 

@@ -1,8 +1,9 @@
 """Deployment tooling over exported versions: `models.config`, labels, promote/rollback/prune, server configs.
 
-CLI: `python -m serving.admin config|promote|rollback|prune|versions ...` (the Makefile targets of the same
-names). Everything here works on files only (no TensorFlow import, no server call), under a per-models-dir
-lock, with atomic writes, so it is safe to run against a directory a server is polling.
+CLI: `python -m serving.admin config|promote|rollback|prune|versions|history ...` (the Makefile targets of the
+same names). Everything here works on files (no TensorFlow import), under a per-models-dir lock, with atomic
+writes, so it is safe to run against a directory a server is polling; the only server calls are `promote`'s
+reads of the REST status endpoint (`--server`, `--wait-for`) to wait until a staged version is loaded.
 """
 from __future__ import annotations
 

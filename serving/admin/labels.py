@@ -3,7 +3,8 @@ belongs to the exporter).
 
     {"labels": {"stable": 2, "canary": 3},
      "stable_history": [1, 2],                      # every stable version in promotion order; the last is current
-     "events": [{"at": "...Z", "action": "promote", "label": "stable", "version": 2, "previous": 1}, ...]}
+     "events": [{"at": "...Z", "action": "promote", "label": "stable", "version": 2, "previous": 1,
+                 "by": "alice"}, ...]}                # who ran the command (older files lack "by")
 
 `rollback` pops the current stable off `stable_history` and re-labels the one below it, so repeated
 rollbacks walk back through every earlier stable version. `models.config` keeps that rollback target
@@ -13,6 +14,7 @@ and the local server never mistake it for a version.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import re
 from dataclasses import dataclass, field
@@ -41,6 +43,14 @@ def _utc_now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def current_user() -> str:
+    """Who runs this command, for the label history (login name; "unknown" where the system has none)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (some containers)
+        return "unknown"
+
+
 @dataclass
 class LabelState:
     """The labels of one model and how they got there (mutable; saved with `save_labels`)."""
@@ -56,7 +66,7 @@ class LabelState:
         if label == STABLE and (not self.stable_history or self.stable_history[-1] != version):
             self.stable_history.append(version)
         self.events.append({"at": _utc_now(), "action": action, "label": label, "version": version,
-                            "previous": previous})
+                            "previous": previous, "by": current_user()})
         return previous
 
     def rollback_target(self, existing: set[int]) -> int | None:
@@ -79,7 +89,7 @@ class LabelState:
         self.stable_history = self.stable_history[:cut + 1]
         self.labels[STABLE] = target
         self.events.append({"at": _utc_now(), "action": "rollback", "label": STABLE, "version": target,
-                            "previous": current})
+                            "previous": current, "by": current_user()})
         return current, target
 
 

@@ -13,7 +13,7 @@ import urllib.request
 
 from serving.admin.errors import AdminError
 
-__all__ = ["version_state", "wait_for_version"]
+__all__ = ["serves_model", "version_state", "wait_for_version"]
 
 
 def version_state(rest_target: str, name: str, version: int | None = None, timeout: float = 5.0) -> dict[int, str]:
@@ -26,6 +26,15 @@ def version_state(rest_target: str, name: str, version: int | None = None, timeo
         return {}  # not up yet, 404 while the version is unknown, or a reply cut short: all "not yet"
     statuses = body.get("model_version_status", []) if isinstance(body, dict) else []
     return {int(s["version"]): s.get("state", "") for s in statuses if "version" in s}
+
+
+def serves_model(rest_target: str, name: str, configured: set[int] | None, timeout: float = 2.0) -> bool:
+    """Whether the server at `rest_target` answers and serves `name` from this models.config: it reports at
+    least one version that the config lists (`configured`; None: any). False for no answer, for a server
+    without that model, and for one serving another directory's versions, so `promote` never waits on a
+    server that will not load what it stages."""
+    states = version_state(rest_target, name, timeout=timeout)
+    return bool(states) and (configured is None or bool(set(states) & configured))
 
 
 def wait_for_version(rest_target: str, name: str, version: int, timeout: float = 120.0,

@@ -100,10 +100,17 @@ def rollback(models_dir: Path, name: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class PruneResult:
-    """What `prune` did: versions deleted, and older versions kept because a label points at them."""
+    """What `prune` did (or, with `dry_run`, would do): versions deleted, the bytes they held, and older
+    versions kept because a label points at them."""
 
     deleted: tuple[int, ...]
     kept_labelled: tuple[int, ...]
+    freed_bytes: int = 0
+    dry_run: bool = False
+
+
+def _tree_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _remove_version(path: Path) -> None:
@@ -123,8 +130,9 @@ def _clear_stale_trash(mdir: Path) -> None:
                 leftover.unlink()
 
 
-def prune(models_dir: Path, name: str, keep: int) -> PruneResult:
-    """Delete all but the newest `keep` versions of `name`, never a labelled one; rewrite models.config."""
+def prune(models_dir: Path, name: str, keep: int, dry_run: bool = False) -> PruneResult:
+    """Delete all but the newest `keep` versions of `name`, never a labelled one; rewrite models.config.
+    `dry_run`: change nothing, report what would go."""
     if keep < 1:
         raise AdminError(f"--keep must be at least 1 (the newest version is always kept), got {keep}")
     with models_dir_lock(models_dir):
@@ -133,13 +141,16 @@ def prune(models_dir: Path, name: str, keep: int) -> PruneResult:
         versions = layout.version_dirs(mdir)
         older = versions[:-keep] if len(versions) > keep else []
         doomed = [(v, p) for v, p in older if v not in labelled]
-        # Unlabelled older versions are never in the policy (labelled + newest), so no server holds them.
-        for _version, path in doomed:
-            _remove_version(path)
-        _clear_stale_trash(mdir)
-        update_model_entry(models_dir, name)
+        freed = sum(_tree_bytes(p) for _, p in doomed)
+        if not dry_run:
+            # Unlabelled older versions are never in the policy (labelled + newest), so no server holds them.
+            for _version, path in doomed:
+                _remove_version(path)
+            _clear_stale_trash(mdir)
+            update_model_entry(models_dir, name)
     return PruneResult(deleted=tuple(v for v, _ in doomed),
-                       kept_labelled=tuple(v for v, _ in older if v in labelled))
+                       kept_labelled=tuple(v for v, _ in older if v in labelled), freed_bytes=freed,
+                       dry_run=dry_run)
 
 
 def stable_version(models_dir: Path, name: str) -> int | None:

@@ -86,10 +86,16 @@ def test_unknown_model_version_label_and_signature(client):
         client.predict({"x": X}, model="half_plus_two", signature_name="zz")
 
 
-def test_wrong_input_is_invalid_input_with_the_servers_message(client):
+def test_wrong_input_is_invalid_input_with_the_servers_message(client, live):
+    """The client's own check (tests/clients/test_validation.py) answers first; without it, the server's."""
     with pytest.raises(errors.InvalidInputError) as info:
         client.predict({"x": np.array([[True]])}, model="half_plus_two")
-    assert info.value.http_status == 400 and info.value.message
+    assert info.value.http_status == 400 and "input 'x' expects DT_FLOAT" in info.value.message
+    unchecked = (GrpcClient(live.grpc_target, validate=False) if client.protocol == "grpc"
+                 else RestClient(live.rest_target, validate=False))
+    with unchecked, pytest.raises(errors.InvalidInputError) as info:
+        unchecked.predict({"x": np.array([[True]])}, model="half_plus_two")
+    assert info.value.http_status == 400 and info.value.message and "input 'x' expects" not in info.value.message
 
 
 def test_multi_input_dict_output_and_output_filter(grpc_client, rest_client):

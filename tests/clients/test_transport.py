@@ -1,6 +1,7 @@
 """Client mechanics against real sockets: retries on 503/UNAVAILABLE only, deadlines, keep-alive reuse,
 gzip bodies, thread safety, and the error mapping. The HTTP peer is a real ``http.server`` on loopback whose
-answers the test scripts (the client under test is not mocked)."""
+answers the test scripts (the client under test is not mocked). The scripted peers have no metadata endpoint,
+so the clients here run with ``validate=False`` (input checks: tests/clients/test_validation.py)."""
 from __future__ import annotations
 
 import gzip
@@ -78,7 +79,7 @@ UNAVAILABLE = (503, {"error": "Server is shutting down"}, 0)
 
 def test_rest_retries_503_then_succeeds():
     with ScriptedServer([UNAVAILABLE, UNAVAILABLE, OK]) as server, \
-            RestClient(server.target, retry=FAST, typed_outputs=False) as client:
+            RestClient(server.target, validate=False, retry=FAST, typed_outputs=False) as client:
         out = client.predict({"x": np.ones((1, 2), np.float32)}, model="m")
     assert out["y"].tolist() == [[1.0, 2.0]]
     assert len(server.requests) == 3
@@ -88,7 +89,7 @@ def test_rest_retries_503_then_succeeds():
 
 def test_rest_retries_are_bounded_and_carry_the_servers_message():
     with ScriptedServer([UNAVAILABLE]) as server, \
-            RestClient(server.target, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)) as client:
+            RestClient(server.target, validate=False, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)) as client:
         with pytest.raises(errors.ServerUnavailableError, match="Server is shutting down") as info:
             client.predict({"x": np.ones(1)}, model="m")
     assert len(server.requests) == 2
@@ -102,7 +103,7 @@ def test_rest_retries_are_bounded_and_carry_the_servers_message():
 ])
 def test_rest_other_errors_are_not_retried(status, cls, code):
     with ScriptedServer([(status, {"error": "the server said no"}, 0), OK]) as server, \
-            RestClient(server.target, retry=FAST) as client:
+            RestClient(server.target, validate=False, retry=FAST) as client:
         with pytest.raises(cls, match="the server said no") as info:
             client.predict({"x": np.ones(1)}, model="m", version=3)
     assert len(server.requests) == 1 and server.requests[0]["path"] == "/v1/models/m/versions/3:predict"
@@ -110,7 +111,7 @@ def test_rest_other_errors_are_not_retried(status, cls, code):
 
 
 def test_rest_deadline_covers_the_whole_call():
-    with ScriptedServer([(200, {"outputs": [1.0]}, 1.0)]) as server, RestClient(server.target) as client:
+    with ScriptedServer([(200, {"outputs": [1.0]}, 1.0)]) as server, RestClient(server.target, validate=False) as client:
         start = time.monotonic()
         with pytest.raises(errors.DeadlineExceededError):
             client.predict({"x": np.ones(1)}, model="m", timeout=0.2)
@@ -118,7 +119,7 @@ def test_rest_deadline_covers_the_whole_call():
 
 
 def test_rest_keep_alive_reuses_one_connection_and_is_thread_safe():
-    with ScriptedServer([OK]) as server, RestClient(server.target, typed_outputs=False, pool_size=4) as client:
+    with ScriptedServer([OK]) as server, RestClient(server.target, validate=False, typed_outputs=False, pool_size=4) as client:
         for _ in range(5):
             client.predict({"x": np.ones(2)}, model="m")
         assert len({r["peer"] for r in server.requests[:5]}) == 1  # one TCP connection for sequential calls
@@ -136,7 +137,7 @@ def test_rest_keep_alive_reuses_one_connection_and_is_thread_safe():
 
 def test_rest_gzip_compresses_large_bodies_only():
     with ScriptedServer([OK]) as server, \
-            RestClient(server.target, gzip=True, gzip_min_bytes=100, typed_outputs=False) as client:
+            RestClient(server.target, validate=False, gzip=True, gzip_min_bytes=100, typed_outputs=False) as client:
         client.predict({"x": np.zeros(1000)}, model="m")
         client.predict({"x": np.zeros(1)}, model="m")
     assert [r["encoding"] for r in server.requests] == ["gzip", None]
@@ -145,7 +146,7 @@ def test_rest_gzip_compresses_large_bodies_only():
 
 def test_rest_output_filter_is_applied_by_the_client():
     answer = (200, {"outputs": {"a": [1], "b": [2]}}, 0)
-    with ScriptedServer([answer]) as server, RestClient(server.target, typed_outputs=False) as client:
+    with ScriptedServer([answer]) as server, RestClient(server.target, validate=False, typed_outputs=False) as client:
         assert list(client.predict({"x": np.ones(1)}, model="m", output_filter=["b"])) == ["b"]
         with pytest.raises(errors.InvalidInputError, match="zz"):
             client.predict({"x": np.ones(1)}, model="m", output_filter=["zz"])

@@ -75,7 +75,13 @@ def test_readme_deploy_commands_run(tmp_path):
     assert commands
     for line in commands:
         assert line.startswith("make "), line
+        if line.split()[1] == "export":  # the README's own walk (tests/test_readme.py) exports for real
+            simulate_export(models, re.search(r"NAME=(\S+)", line).group(1))
+            continue
         proc = make([*line.split("#")[0].split()[1:], f"MODELS_DIR={models}"])
+        if proc.returncode == 0 and " staged in " in proc.stdout:
+            # no server here to wait for (tests/test_readme.py has one): do what the message says, run it again
+            proc = make([*line.split("#")[0].split()[1:], f"MODELS_DIR={models}"])
         assert proc.returncode == 0, f"{line}\n{proc.stdout}\n{proc.stderr}"
     assert load_labels(models / "digits").labels["stable"] == 1  # the rollback happened
 

@@ -34,7 +34,7 @@ def test_k8s_manifest_validates(path, version):
 def test_k8s_expected_objects():
     kinds = sorted((d["apiVersion"], d["kind"]) for p in mf.K8S_FILES for d in mf.k8s_docs(p))
     assert kinds == [("apps/v1", "Deployment"), ("autoscaling/v2", "HorizontalPodAutoscaler"),
-                     ("policy/v1", "PodDisruptionBudget"), ("v1", "Service"), ("v1", "Service")]
+                     ("batch/v1", "Job"), ("policy/v1", "PodDisruptionBudget"), ("v1", "Service"), ("v1", "Service")]
 
 
 @pytest.mark.parametrize("breakage", ["typo", "type", "missing"])
@@ -116,6 +116,40 @@ def test_k8s_services_hpa_pdb_point_at_the_deployment():
     assert 1 <= hpa["spec"]["minReplicas"] <= dep["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]  # a node drain can always proceed
+
+
+def test_k8s_rollout_job_runs_the_rollout_against_the_service():
+    """The Job's command line is one our CLI accepts, aimed at the Service's gRPC and REST ports, with the
+    models volume mounted read-write where --models-dir points, as the user the bundle image runs as."""
+    from serving.admin.__main__ import build_parser
+
+    job = mf.k8s_object("Job")
+    spec = job["spec"]["template"]["spec"]
+    (c,) = spec["containers"]
+    assert job["spec"]["backoffLimit"] == 0 and spec["restartPolicy"] == "Never"
+    assert c["command"] == ["python", "-m", "serving.admin", "rollout"]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    args = [a.replace("$(MODEL_NAME)", env["MODEL_NAME"]) for a in c["args"]]
+    parsed = build_parser().parse_args(["rollout", *args])
+    assert parsed.name == env["MODEL_NAME"] == container_env_model()
+    service = next(s for s in mf.k8s_docs(mf.DOCKER / "k8s" / "service.yaml") if s["metadata"]["name"] == "keras-serving")
+    ports = {p["name"]: p["port"] for p in service["spec"]["ports"]}
+    assert parsed.server == f"keras-serving:{ports['grpc']},keras-serving:{ports['http']}"
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert str(parsed.models_dir) == mounts["models"]["mountPath"] and not mounts["models"].get("readOnly")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["models"]["persistentVolumeClaim"]["claimName"]
+    # the bundle's Python image (Dockerfile.local) provides `python -m serving.admin`, as uid 10001
+    local = mf.dockerfile_instructions(mf.DOCKER / "Dockerfile.local")
+    assert ("USER", str(spec["securityContext"]["runAsUser"])) in local
+    assert c["image"] == "keras-serving-bundle-local:0.1.0"
+    # a poll of the servers (30 s) per config change plus the shadow load fits in the Job's deadline
+    poll = int(mf.flag_map(container()["args"])["model_config_file_poll_wait_seconds"])
+    assert parsed.load_timeout > poll and job["spec"]["activeDeadlineSeconds"] > 4 * poll + parsed.canary_s
+
+
+def container_env_model() -> str:
+    return {e["name"]: e["value"] for e in container()["env"]}["MODEL_NAME"]
 
 
 # KServe: serving.kserve.io/v1beta1 field names (ComponentExtensionSpec + the predictor's model spec).
