@@ -91,6 +91,7 @@ def ndarray_to_tensor_proto(array: object, out):
     out.Clear()
     enum = dtype_to_enum(arr.dtype)
     out.dtype = enum
+    out.tensor_shape.SetInParent()  # always present, also for a scalar (an empty shape), as Tensor::AsProtoField does
     dims = out.tensor_shape.dim
     for size in arr.shape:
         dims.add().size = size

@@ -50,9 +50,8 @@ def tensor_chunks(array: object) -> list[bytes | memoryview]:
     arr = np.asarray(array)
     enum = codecs.dtype_to_enum(arr.dtype)
     chunks: list[bytes | memoryview] = [b"\x08" + _varint(enum)]
-    if arr.ndim:
-        shape = _shape_bytes(arr.shape)
-        chunks.append(b"\x12" + _varint(len(shape)) + shape)
+    shape = _shape_bytes(arr.shape)  # written for a scalar too (an empty shape), as Tensor::AsProtoField does
+    chunks.append(b"\x12" + _varint(len(shape)) + shape)
     if enum == DT_STRING:
         for value in arr.reshape(-1).tolist():
             data = codecs._as_bytes(value)
