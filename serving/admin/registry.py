@@ -19,7 +19,7 @@ from serving.admin import layout
 from serving.admin.errors import AdminError
 from serving.admin.fsutil import fsync_dir, models_dir_lock
 from serving.admin.labels import STABLE, check_label, load_labels, save_labels
-from serving.admin.modelsconfig import served_versions, update_model_entry
+from serving.admin.modelsconfig import CONFIG_FILE, served_versions, update_model_entry
 
 TRASH_PREFIX = ".trash-"
 
@@ -72,7 +72,9 @@ def promote(models_dir: Path, name: str, version: int, label: str, force: bool =
             raise AdminError(f"model {name!r} has no version {version} (versions: {have})")
         _check_promotable(info, force)
         served = served_versions(models_dir, name)
-        needs_staging = served is not None and version not in served
+        # A server reading an existing models.config refuses a label on a version it has not loaded, also
+        # for a model the config does not list yet: stage first. Without a config no server reads it.
+        needs_staging = (models_dir / CONFIG_FILE).exists() and (served is None or version not in served)
         if needs_staging:
             update_model_entry(models_dir, name, extra=[version])
             if wait_until_loaded is None:

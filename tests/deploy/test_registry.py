@@ -116,6 +116,20 @@ def test_promote_of_an_unserved_version_is_staged_first(tmp_path):
     assert "canary -> 3" in out and policy(tmp_path, "m") == ("specific", [1, 3], {"canary": 3, "stable": 1})
 
 
+def test_promote_of_a_model_missing_from_the_config_is_staged_first(tmp_path):
+    """A model the existing models.config does not list yet is added unlabelled first: a server reading the
+    file would refuse the whole config if a label pointed at a version it has not loaded."""
+    make_versions(tmp_path, "other", [1])
+    admin("config", "--models-dir", str(tmp_path))  # lists only "other"
+    make_versions(tmp_path, "m", [1, 2])
+    argv = ("promote", "--models-dir", str(tmp_path), "--name", "m", "--version", "2", "--label", "stable")
+    rc, out, _ = admin(*argv)
+    assert rc == 0 and "staged" in out, out
+    assert policy(tmp_path, "m")[2] == {} and 2 in policy(tmp_path, "m")[1]
+    rc, out, _ = admin(*argv)
+    assert rc == 0 and "stable -> 2" in out and policy(tmp_path, "m")[2] == {"stable": 2}
+
+
 def test_prune_keeps_newest_and_labelled(tmp_path):
     mdir = make_versions(tmp_path, "m", [1, 2, 3, 4, 5])
     promote(tmp_path, 2, "stable")
