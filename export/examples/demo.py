@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import socket
 import subprocess
@@ -18,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from serving.process import ServingProcess
+from serving.quiet import NOISE, import_tensorflow_quietly
 
 MODEL_NAME = "digits"
-# TensorFlow's C++ start-up chatter (CUDA probing on a CPU-only machine) says nothing about the demo.
-_TF_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|To enable the following instructions)")
 
 
 def _step(title: str) -> None:
@@ -32,7 +30,7 @@ def _run(args: list[str]) -> str:
     print("$ " + " ".join(shlex.quote(a) for a in args), flush=True)
     proc = subprocess.run(args, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     shown = proc.stdout if proc.returncode else "".join(
-        line for line in proc.stdout.splitlines(keepends=True) if not _TF_NOISE.match(line)
+        line for line in proc.stdout.splitlines(keepends=True) if not NOISE.search(line)
     )
     print(shown, end="", flush=True)
     if proc.returncode != 0:
@@ -67,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     _step("1/5 train the digits MLP on scikit-learn's bundled 8x8 digits")
+    import_tensorflow_quietly()
     from export.examples import digits_mlp
 
     model_path = digits_mlp.train(work / "digits_mlp.keras", epochs=args.epochs)
