@@ -20,6 +20,13 @@ FORCE ?=
 OPSET ?= 17
 RTOL ?=
 ATOL ?=
+REQUIRE_ONNX ?=
+SKIP_ONNX ?=
+INPUT_NAMES ?=
+OUTPUT_NAMES ?=
+ALLOW_SIGNATURE_CHANGE ?=
+DESCRIPTION ?=
+TAGS ?=
 SERVER ?=
 LABEL ?=
 KEEP ?=
@@ -59,10 +66,14 @@ check: install ## Lint (ruff)
 	$(PY) -m ruff check export serving clients tests
 
 export: install ## Export MODEL (file, SavedModel dir or module:function) as a new version of NAME under MODELS_DIR
-	@test -n "$(MODEL)" -a -n "$(NAME)" || { echo "usage: make export MODEL=<path|module:function> NAME=<name> [MODELS_DIR=models] [VERSION=n] [CUSTOM=mod.py] [SAMPLE=x.npz] [UNSAFE=1] [FORCE=1] [OPSET=17] [RTOL=] [ATOL=]"; exit 2; }
+	@test -n "$(MODEL)" -a -n "$(NAME)" || { echo "usage: make export MODEL=<path|module:function> NAME=<name> [MODELS_DIR=models] [VERSION=n] [CUSTOM=mod.py] [SAMPLE=x.npz] [UNSAFE=1] [FORCE=1] [OPSET=17] [RTOL=] [ATOL=] [REQUIRE_ONNX=1|SKIP_ONNX=1] [INPUT_NAMES=old=new,..] [OUTPUT_NAMES=old=new,..] [ALLOW_SIGNATURE_CHANGE=1] [DESCRIPTION=text] [TAGS=a,b]"; exit 2; }
 	$(PY) -m export "$(MODEL)" --name "$(NAME)" --models-dir "$(MODELS_DIR)" $(call _opt,--version,$(VERSION)) \
 	  $(call _opt,--custom,$(CUSTOM)) $(call _opt,--sample,$(SAMPLE)) $(call _flag,--unsafe,$(UNSAFE)) \
-	  $(call _flag,--force,$(FORCE)) --opset $(OPSET) $(call _opt,--rtol,$(RTOL)) $(call _opt,--atol,$(ATOL))
+	  $(call _flag,--force,$(FORCE)) --opset $(OPSET) $(call _opt,--rtol,$(RTOL)) $(call _opt,--atol,$(ATOL)) \
+	  $(call _flag,--require-onnx,$(REQUIRE_ONNX)) $(call _flag,--skip-onnx,$(SKIP_ONNX)) \
+	  $(call _opt,--input-names,$(INPUT_NAMES)) $(call _opt,--output-names,$(OUTPUT_NAMES)) \
+	  $(call _flag,--allow-signature-change,$(ALLOW_SIGNATURE_CHANGE)) \
+	  $(if $(DESCRIPTION),--description '$(subst ','\'',$(DESCRIPTION))') $(call _opt,--tags,$(TAGS))
 
 parity: install ## Re-run the parity proof on NAME [VERSION] (add SERVER=host:grpc,host:rest for the live server)
 	@test -n "$(NAME)" || { echo "usage: make parity NAME=<name> [VERSION=n] [MODELS_DIR=models] [SERVER=host:8500,host:8501]"; exit 2; }
@@ -89,7 +100,7 @@ rollback: install ## Move NAME's stable label back to the previous stable versio
 prune: install ## Delete all but the newest KEEP versions of NAME (never a labelled one)
 	$(PY) -m serving.admin prune --models-dir "$(MODELS_DIR)" --name "$(NAME)" --keep "$(KEEP)"
 
-versions: install ## Table of NAME's versions: created, labels, parity, sizes
+versions: install ## Table of NAME's versions: created, labels, parity, sizes, ONNX state (failed/skipped)
 	$(PY) -m serving.admin versions --models-dir "$(MODELS_DIR)" --name "$(NAME)"
 
 client: install ## Call the local server: make client NAME=... INPUT=x.npy|x.npz|x.json [PROTOCOL=grpc|rest] [TARGET=host:port]

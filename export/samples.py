@@ -31,6 +31,11 @@ OOV_WORD = "zzunseenzz"
 MAX_WORDS = 8
 
 
+def _spread(vocab: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` vocabulary entries covering as many distinct ones as possible (every entry when count >= len)."""
+    return rng.permutation(np.resize(rng.permutation(vocab), count))
+
+
 def _strings(domain: Domain | None, spec: InputSpec, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     if domain is None or not domain.vocabulary:
         raise SignatureError(
@@ -43,7 +48,7 @@ def _strings(domain: Domain | None, spec: InputSpec, shape: tuple[int, ...], rng
         lengths = rng.integers(1, MAX_WORDS + 1, size=count)
         values = [" ".join(rng.choice(vocab, size=n)) for n in lengths]
     else:
-        values = list(rng.choice(vocab, size=count))
+        values = list(_spread(vocab, count, rng))
     if domain.oov:
         for i in np.flatnonzero(rng.random(count) < OOV_FRACTION):
             values[i] = OOV_WORD if not domain.text else f"{values[i]} {OOV_WORD}"
@@ -54,7 +59,7 @@ def _integers(domain: Domain | None, dtype: str, shape: tuple[int, ...], rng: np
     info = np.iinfo(dtype)
     if domain is not None and domain.vocabulary:
         vocab = np.array(domain.vocabulary, dtype=np.int64)
-        values = rng.choice(vocab, size=shape)
+        values = _spread(vocab, int(np.prod(shape)), rng).reshape(shape)
         if domain.oov:
             unseen = int(min(vocab.max() + 1, info.max))
             values = np.where(rng.random(shape) < OOV_FRACTION, unseen, values)

@@ -1,9 +1,11 @@
-"""The `versions` table: one row per version from its export metadata (version, created, labels, parity, sizes)."""
+"""The `versions` table: one row per version from its export metadata (version, created, labels, parity, sizes,
+ONNX state: the size when ``model.onnx`` was published, ``failed``/``skipped`` when it was not)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
 
+from export.metadata import ONNX_OK, onnx_state
 from serving.admin import layout
 from serving.admin.labels import load_labels
 
@@ -33,11 +35,24 @@ def _parity(info: layout.VersionInfo) -> str:
     return ("pass" if passed else "FAIL") + tol
 
 
+def _onnx(info: layout.VersionInfo, size: object) -> str:
+    status, _reason = onnx_state(info.metadata)
+    if status == ONNX_OK:
+        return human_bytes(size)
+    return status  # failed | skipped | unknown (no metadata)
+
+
 def _notes(info: layout.VersionInfo) -> str:
     meta = info.metadata
     if meta is None:
         return f"no {layout.METADATA_FILE}"
-    return ",".join(flag for flag in ("forced", "unsafe") if meta.get(flag)) or ""
+    notes = [flag for flag in ("forced", "unsafe") if meta.get(flag)]
+    if meta.get("signature_change"):
+        notes.append("signature-change")
+    status, reason = onnx_state(meta)
+    if status != ONNX_OK and reason:
+        notes.append(f"onnx: {reason[:60]}")
+    return ",".join(notes)
 
 
 def version_rows(models_dir: Path, name: str) -> list[dict[str, str]]:
@@ -57,7 +72,7 @@ def version_rows(models_dir: Path, name: str) -> list[dict[str, str]]:
             "parity": _parity(info),
             "total": human_bytes(sizes.get("total_bytes")),
             "saved_model": human_bytes(sizes.get("saved_model_bytes")),
-            "onnx": human_bytes(sizes.get("onnx_bytes")),
+            "onnx": _onnx(info, sizes.get("onnx_bytes")),
             "notes": _notes(info) or "-",
         })
     return rows

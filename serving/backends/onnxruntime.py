@@ -81,7 +81,7 @@ class OnnxRuntimeBackend(Backend):
 
         path = Path(version_dir) / ONNX_FILE
         if not path.is_file():
-            raise LoadError(f"{ONNX_FILE} not found in version directory: {version_dir}", code="NOT_FOUND")
+            raise LoadError(_missing_onnx_message(Path(version_dir)), code="NOT_FOUND")
         opts = session_options(intra_op_threads, inter_op_threads)
         try:
             session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
@@ -122,6 +122,21 @@ class OnnxRuntimeBackend(Backend):
     def unload(self) -> None:
         # Dropping the last reference frees the session; there is no explicit close in ORT's Python API.
         self.session = None
+
+
+def _missing_onnx_message(version_dir: Path) -> str:
+    """Why a version has no ``model.onnx``: the exporter records a failed or skipped conversion in metadata."""
+    from export.metadata import onnx_state, read_metadata
+
+    base = f"{ONNX_FILE} not found in version directory: {version_dir}"
+    try:
+        status, reason = onnx_state(read_metadata(version_dir))
+    except (OSError, ValueError):
+        return base
+    if status in ("failed", "skipped"):
+        return (f"{base}: ONNX conversion {status} at export ({reason}); this version can only be served by the "
+                "TensorFlow backend (model_platform \"tensorflow\")")
+    return base
 
 
 def _feed(value: np.ndarray) -> np.ndarray:
