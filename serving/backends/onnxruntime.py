@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import DEFAULT_SIGNATURE, PREDICT_METHOD, Backend, LoadError, SignatureInfo, TensorInfo
+from .ort_contrib import register_contrib_ops
 from .warmup import WarmupError, read_warmup_requests
 
 ONNX_FILE = "model.onnx"
@@ -84,6 +85,7 @@ class OnnxRuntimeBackend(Backend):
             raise LoadError(_missing_onnx_message(Path(version_dir)), code="NOT_FOUND")
         opts = session_options(intra_op_threads, inter_op_threads)
         try:
+            register_contrib_ops(opts, path)  # onnxruntime-extensions' string ops, only for models that use them
             session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind exception types for any bad graph
             raise LoadError(f"Failed to load {path}: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,16 @@
+"""What tf2onnx 1.17 needs to convert ordinary Keras 3 graphs, kept in our code (site-packages is never patched).
+
+    inline      function calls left in the frozen graph (``jit_compile`` kernels) are inlined
+    handlers    ``@tf_op`` handlers: Erfc, Bitcast, lookups other than string<->int64 (registered on import)
+    rewriters   graph rewrites before the handlers: the float sign-bit test of ``keras.ops.signbit``/``argmax``
+    strings     onnxruntime-extensions' ``ai.onnx.contrib`` domain for string ops, when it is installed
+    logs        tf2onnx's log records captured and summarized as one line
+"""
+from __future__ import annotations
+
+from . import handlers  # noqa: F401 (registers the op handlers with tf2onnx)
+from .inline import inline_functions
+from .rewriters import REWRITERS
+from .strings import extra_opsets
+
+__all__ = ["REWRITERS", "extra_opsets", "inline_functions"]
