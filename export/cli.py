@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from serving.quiet import quiet_tensorflow_env
+from serving.quiet import import_tensorflow_quietly
 
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL
 from .errors import ExportError, ParityError
@@ -50,7 +50,7 @@ def _interrupt_on_sigterm(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-    quiet_tensorflow_env()  # before anything imports TensorFlow
+    import_tensorflow_quietly()  # first: our own modules import TensorFlow, and its start-up noise is filtered here
     from .pipeline import (  # imports TensorFlow: after argument errors are reported
         ExportOptions,
         export_model,

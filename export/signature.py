@@ -163,7 +163,29 @@ def _renamed(names: list[str], renames: Mapping[str, str], what: str) -> list[st
     return new
 
 
-def _auto_key_warnings(inputs: list[str], outputs: list[str]) -> list[str]:
+def _snake(name: str) -> str:
+    """Keras' default layer name for a class (``Dense`` -> ``dense``, ``GlobalAveragePooling2D`` -> ...)."""
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _default_layer_names(model, raw) -> set[str]:
+    """Output keys that are Keras' build-order default names of their layers (``dense_7``), not chosen ones."""
+    import keras
+
+    if isinstance(raw, Mapping) or not isinstance(model, keras.Model):
+        return set()
+    out = set()
+    for tensor, name in zip(keras.tree.flatten(getattr(model, "outputs", None) or []), _output_names(model, raw),
+                            strict=False):
+        history = getattr(tensor, "_keras_history", None)
+        layer = getattr(history, "operation", None) if history is not None else None
+        if layer is not None and re.match(rf"^{re.escape(_snake(type(layer).__name__))}(_\d+)?$", name):
+            out.add(name)
+    return out
+
+
+def _auto_key_warnings(inputs: list[str], outputs: list[str], default_named: set[str] = frozenset()) -> list[str]:
     """Keys made from build order change when the model is built again: say so, and how to fix it."""
     notes = []
     auto_in = [n for n in inputs if _AUTO_INPUT.match(n)]
@@ -171,11 +193,11 @@ def _auto_key_warnings(inputs: list[str], outputs: list[str]) -> list[str]:
         pairs = ",".join(f"{n}=<name>" for n in auto_in)
         notes.append(f"input keys {auto_in} are Keras auto-generated names that change between builds: clients "
                      f"would break on the next version; pass INPUT_NAMES={pairs} (or keras.Input(name=...))")
-    auto_out = [n for n in outputs if _AUTO_OUTPUT.match(n)]
-    if auto_out and (len(outputs) > 1 or any(n.startswith("keras_tensor") for n in auto_out)):
+    auto_out = [n for n in outputs if _AUTO_OUTPUT.match(n) or n in default_named]
+    if auto_out and (len(outputs) > 1 or any(not n.startswith("output_") for n in auto_out)):
         pairs = ",".join(f"{n}=<name>" for n in auto_out)
-        notes.append(f"output keys {auto_out} are positional/auto-generated names: pass OUTPUT_NAMES={pairs} "
-                     "(or return a dict / name the output layers)")
+        notes.append(f"output keys {auto_out} are positional or Keras default layer names that change between "
+                     f"builds: pass OUTPUT_NAMES={pairs} (or return a dict / name the output layers)")
     return notes
 
 
@@ -224,6 +246,8 @@ def serving_model(model, probe: Callable[[list[InputSpec]], dict[str, np.ndarray
     raw = _probe(invoke, pack, native(probe(public_specs)))
     native_out = _output_names(model, raw)
     public_out = _renamed(native_out, output_names or {}, "OUTPUT_NAMES")
+    defaults = {p for n, p in zip(native_out, public_out, strict=True)
+                if n == p and n in _default_layer_names(model, raw)}
 
     def call(named: Mapping[str, object]) -> dict[str, object]:
         out = invoke(pack(native(named)))
@@ -232,4 +256,4 @@ def serving_model(model, probe: Callable[[list[InputSpec]], dict[str, np.ndarray
         return dict(zip(public_out, keras.tree.flatten(out), strict=True))
 
     return ServingModel(trackable=trackable, inputs=public_specs, outputs=public_out, call=call,
-                        warnings=_auto_key_warnings(public_in, public_out))
+                        warnings=_auto_key_warnings(public_in, public_out, defaults))

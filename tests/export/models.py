@@ -172,3 +172,15 @@ def auto_named() -> keras.Model:
     a, b = keras.Input((3,)), keras.Input((2,))
     x = keras.layers.Concatenate()([a, b])
     return keras.Model([a, b], [keras.layers.Dense(1)(x), keras.layers.Dense(2)(x)])
+
+
+class IncompleteGamma(keras.layers.Layer):
+    """``tf.math.igamma``: a real TF op with no ONNX counterpart, so conversion genuinely fails."""
+
+    def call(self, inputs):
+        return tf.math.igamma(tf.nn.softplus(inputs) + 1.0, tf.ones_like(inputs) * 1.5)
+
+
+def unconvertible() -> keras.Model:
+    x = keras.Input((4,), name="x")
+    return keras.Model(x, IncompleteGamma(name="p")(keras.layers.Dense(3)(x)))
