@@ -90,10 +90,11 @@ def filtered_stderr(noise: re.Pattern[str] = NOISE) -> Iterator[None]:
 
 
 def import_tensorflow_quietly():
-    """``quiet_tensorflow_env()``, then import TensorFlow and list its devices with the noise filtered out."""
+    """``quiet_tensorflow_env()``, then import TensorFlow and list its devices with the noise filtered out.
+
+    Also useful when TensorFlow is already imported: the cuInit probe runs at the first device listing.
+    """
     quiet_tensorflow_env()
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
     with filtered_stderr():
         import tensorflow as tf
 
