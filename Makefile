@@ -43,7 +43,7 @@ _opt = $(if $(2),$(1) $(2))
 _flag = $(if $(filter 1 yes true,$(2)),$(1))
 
 .PHONY: help install demo test check export parity serve config promote rollback prune versions client \
-        bench soak fuzz docker-build docker-up docker-down k8s-validate clean
+        bench soak fuzz test-zoo docker-build docker-up docker-down k8s-validate clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -59,7 +59,7 @@ install: $(VENV)/.installed ## Create .venv with the pinned packages (idempotent
 demo: install ## Train the digits MLP on bundled data, export + parity, serve, call it over REST and gRPC
 	$(PY) -m export.examples.demo --models-dir $(or $(DEMO_MODELS_DIR),build/demo-models)
 
-test: install ## Run the test suite (everything but the long soak/fuzz runs)
+test: install ## Run the test suite (everything but the long soak/fuzz/zoo runs; the zoo's fast subset is in)
 	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 check: install ## Lint (ruff)
@@ -117,6 +117,9 @@ soak: install ## Long zero-downtime rollout under load (not in CI)
 
 fuzz: install ## Long property-based fuzz of the REST JSON and TensorProto decoders (not in CI)
 	$(PY) -m pytest -q -m fuzz tests
+
+test-zoo: install ## Export + serve the whole model zoo (14 models: applications, Transformer, text, lookups; ~15 min)
+	$(PY) -m pytest -q -m "" -s tests/export/test_zoo.py $(PYTEST_ARGS)
 
 docker-build: ## Build the TF Serving image with models/ baked in (run `make config PREFIX=/models` first; needs Docker)
 	docker build -f docker/Dockerfile -t keras-serving-bundle:0.1.0 .

@@ -74,7 +74,7 @@ def convert(saved_model_dir: Path, out_path: Path, *, opset: int = DEFAULT_OPSET
                 model_proto, _ = _convert_common(
                     graph_def, name=str(saved_model_dir), opset=opset, input_names=inputs, output_names=outputs,
                     tensors_to_rename=renames, initialized_tables=tables, extra_opset=onnx_ops.extra_opsets(),
-                    custom_rewriter=list(onnx_ops.REWRITERS),
+                    custom_rewriter=list(onnx_ops.REWRITERS), optimizers=onnx_ops.graph_optimizers(),
                 )
         except Exception as exc:  # noqa: BLE001 - tf2onnx raises anything from any handler; all mean "not convertible"
             raise OnnxConversionError(log.reason(opset, exc)) from exc

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidArgument
 from .base import DEFAULT_SIGNATURE, PREDICT_METHOD, Backend, LoadError, SignatureInfo, TensorInfo
 from .ort_contrib import register_contrib_ops
 from .warmup import WarmupError, read_warmup_requests
@@ -142,8 +143,17 @@ def _missing_onnx_message(version_dir: Path) -> str:
 
 
 def _feed(value: np.ndarray) -> np.ndarray:
-    """ORT wants string tensors as numpy object arrays of str/bytes; everything else passes through."""
+    """ORT wants string tensors as numpy object arrays of ``str``; everything else passes through.
+
+    ORT 1.32's Python binding reads a fixed-width bytes array (``S``) past each item's end and turns ``bytes``
+    objects into their repr (``"b'text'"``), so bytes are decoded as UTF-8 (what ORT stores anyway); bytes that
+    are not UTF-8 cannot reach an ONNX string tensor from Python and are refused.
+    """
     arr = np.asarray(value)
-    if arr.dtype.kind == "S":
-        return arr.astype(object)
+    if arr.dtype.kind == "S" or (arr.dtype == object and any(isinstance(v, bytes) for v in arr.flat)):
+        try:
+            return np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object])(arr)
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(f"string input is not valid UTF-8, which the ONNX Runtime backend needs: {exc}") \
+                from exc
     return arr
