@@ -9,6 +9,7 @@ from serving.quiet import filtered_stderr, quiet_tensorflow_env
 
 quiet_tensorflow_env()
 with filtered_stderr():
+    from . import onnx_export  # noqa: F401 (the converter's modules may import TensorFlow: load them here)
     from .cli import main
 
 sys.exit(main())

@@ -10,10 +10,11 @@ from serving.quiet import import_tensorflow_quietly
 
 from .compare import DEFAULT_ATOL, DEFAULT_RTOL
 from .errors import ExportError, ParityError
-from .onnx_export import DEFAULT_OPSET
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .onnx_export import DEFAULT_OPSET  # here, not at import: importing export.cli stays TensorFlow-free
+
     p = argparse.ArgumentParser(
         prog="python -m export",
         description="Export a Keras model as a new numbered TF Serving version with model.onnx, behind a parity gate.",
