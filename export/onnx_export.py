@@ -16,6 +16,9 @@ captured (never printed) and summarized into it.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import onnx_ops
@@ -44,6 +47,43 @@ def _name_batch_dims(model_proto, signature_batched: set[str]) -> None:
             dims[0].dim_param = BATCH_DIM
 
 
+def _fill_output_shapes(model_proto) -> None:
+    """Give graph outputs that tf2onnx left without a shape (a table lookup's result: TensorFlow's shape function
+    does not know it) the shape ONNX inference derives; ``onnx.checker`` requires one on every graph output."""
+    import onnx
+
+    missing = [o for o in model_proto.graph.output if not o.type.tensor_type.HasField("shape")]
+    if not missing:
+        return
+    try:
+        inferred = {o.name: o for o in onnx.shape_inference.infer_shapes(model_proto).graph.output}
+    except onnx.shape_inference.InferenceError:
+        return  # the checker then names the output
+    for output in missing:
+        found = inferred.get(output.name)
+        if found is not None and found.type.tensor_type.HasField("shape"):
+            output.type.tensor_type.shape.CopyFrom(found.type.tensor_type.shape)
+
+
+@contextmanager
+def _no_graph_copies() -> Iterator[None]:
+    """tf2onnx deep-copies the whole graph, weights included, before each of its ~40 optimizer passes so that it
+    can roll a failing pass back (``TF2ONNX_CATCH_ERRORS``); on ConvNeXtTiny that is 2 of 5 minutes. Conversion
+    runs without the copies first (``convert`` retries with them when that fails for no op-level reason)."""
+    from tf2onnx import constants
+
+    key = constants.ENV_TF2ONNX_CATCH_ERRORS
+    saved = os.environ.get(key)
+    os.environ[key] = "FALSE"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved
+
+
 def _frozen_signature(saved_model_dir: Path, signature: str):
     """The signature's frozen, function-free GraphDef with its inputs, outputs, tables and renames."""
     from tf2onnx import tf_loader
@@ -70,12 +110,17 @@ def convert(saved_model_dir: Path, out_path: Path, *, opset: int = DEFAULT_OPSET
         try:
             graph_def, inputs, outputs, tables, renames = _frozen_signature(saved_model_dir, signature)
             log.node_ops = {n.name: n.op for n in graph_def.node}
+            options = dict(name=str(saved_model_dir), opset=opset, input_names=inputs, output_names=outputs,
+                           tensors_to_rename=renames, initialized_tables=tables, extra_opset=onnx_ops.extra_opsets(),
+                           custom_rewriter=list(onnx_ops.REWRITERS), optimizers=onnx_ops.graph_optimizers())
             with tf.device("/cpu:0"):
-                model_proto, _ = _convert_common(
-                    graph_def, name=str(saved_model_dir), opset=opset, input_names=inputs, output_names=outputs,
-                    tensors_to_rename=renames, initialized_tables=tables, extra_opset=onnx_ops.extra_opsets(),
-                    custom_rewriter=list(onnx_ops.REWRITERS), optimizers=onnx_ops.graph_optimizers(),
-                )
+                try:
+                    with _no_graph_copies():
+                        model_proto, _ = _convert_common(graph_def, **options)
+                except Exception:  # noqa: BLE001 - maybe an optimizer pass: once more, letting tf2onnx skip it
+                    if log.unsupported or log.failed:
+                        raise
+                    model_proto, _ = _convert_common(graph_def, **options)
         except Exception as exc:  # noqa: BLE001 - tf2onnx raises anything from any handler; all mean "not convertible"
             raise OnnxConversionError(log.reason(opset, exc)) from exc
         if log.unsupported:  # tf2onnx keeps unconverted TF nodes and only logs them
@@ -87,6 +132,7 @@ def convert(saved_model_dir: Path, out_path: Path, *, opset: int = DEFAULT_OPSET
             f"ONNX names differ from the signature: inputs {got_in} vs {expected_inputs}, "
             f"outputs {got_out} vs {expected_outputs}"
         )
+    _fill_output_shapes(model_proto)
     _name_batch_dims(model_proto, set(expected_inputs) | set(expected_outputs))
     strings.drop_unused_contrib(model_proto)
     try:
