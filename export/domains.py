@@ -10,6 +10,7 @@ layers, into nested functional models) to the first layer that constrains its va
     IntegerLookup / StringLookup      the vocabulary (plus out-of-vocabulary values when the layer has OOV
                                       buckets); with ``invert=True`` indices in [0, vocabulary_size)
     TextVectorization                 sentences of vocabulary words (single tokens when ``split=None``)
+    Hashing                           any value: strings get generic words (ints their dtype range)
 
 Inputs no such layer reaches get no domain: ``samples`` falls back to the dtype's natural range.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+
+GENERIC_WORDS = tuple("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike".split())
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ def _layer_domain(layer) -> Domain | None:
         vocab = tuple(str(w) for w in layer.get_vocabulary(include_special_tokens=False) if str(w))
         split = layer.get_config().get("split")
         return Domain(vocabulary=vocab, text=split is not None, oov=True, source=label)
+    if isinstance(layer, keras.layers.Hashing):  # accepts anything: generic tokens exercise every bucket path
+        return Domain(vocabulary=GENERIC_WORDS, source=label, text=False)
     if isinstance(layer, keras.layers.StringLookup | keras.layers.IntegerLookup):
         if layer.invert:
             return Domain(low=0, high=int(layer.vocabulary_size()), source=label)

@@ -57,7 +57,7 @@ def _strings(domain: Domain | None, spec: InputSpec, shape: tuple[int, ...], rng
 
 def _integers(domain: Domain | None, dtype: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     info = np.iinfo(dtype)
-    if domain is not None and domain.vocabulary:
+    if domain is not None and domain.vocabulary and all(isinstance(v, int) for v in domain.vocabulary):
         vocab = np.array(domain.vocabulary, dtype=np.int64)
         values = _spread(vocab, int(np.prod(shape)), rng).reshape(shape)
         if domain.oov:
