@@ -64,7 +64,10 @@ CASES: dict[str, Case] = {
     "integer_lookup_norm": Case(M.integer_lookup_normalization, {"store_id": "int64", "amount": "float32"},
                                 ["spend"], fast=True),
     "uint8_image": Case(M.uint8_image, {"image": "uint8"}, ["probs"]),
-    "mixed_float16": Case(M.mixed_float16, {"features": "float32"}, ["logits"], atol=2e-3, rtol=1e-2),
+    # float16 compute: ONNX Runtime's fp16 kernels round differently from TensorFlow's (~1e-3), so the export
+    # states the tolerance a user of mixed precision passes (RTOL=/ATOL=)
+    "mixed_float16": Case(M.mixed_float16, {"features": "float32"}, ["logits"], atol=2e-3, rtol=1e-2,
+                          export={"atol": 2e-3, "rtol": 1e-2}),
 }
 
 
