@@ -48,8 +48,8 @@ def _both(saved: Path, inputs: dict[str, np.ndarray]) -> tuple[dict, dict]:
     try:
         return (tf_backend.predict("serving_default", inputs), ort_backend.predict("serving_default", inputs))
     finally:
-        tf_backend.close() if hasattr(tf_backend, "close") else None
-        ort_backend.close() if hasattr(ort_backend, "close") else None
+        tf_backend.unload()
+        ort_backend.unload()
 
 
 def test_sign_bit_argmax_argmin_and_exact_gelu_match_tensorflow(tmp_path: Path) -> None:
