@@ -12,6 +12,7 @@ ops that ONNX Runtime's default build executes:
   tf2onnx's ``CategoryMapper``;
 - ``StringLower``/``StringUpper`` as ``StringNormalizer`` in the locale that matches TensorFlow's encoding;
 - ``StringSplitV2`` (onnxruntime-extensions' ``StringSplit``) with TensorFlow's whitespace rule for ``sep=''``.
+- ``StringToHashBucketFast`` refused (the contrib op hashes differently from TensorFlow).
 """
 from __future__ import annotations
 
@@ -165,3 +166,14 @@ class StringSplitV2:
         delimiter = ctx.make_const(utils.make_name("whitespace"), np.array([_ASCII_WHITESPACE], object))
         skip_empty = ctx.make_const(utils.make_name("skip_empty"), np.array([True], bool))
         ctx.replace_inputs(node, [node.input[0], delimiter.output[0], skip_empty.output[0]])
+
+
+@tf_op("StringToHashBucketFast", domain=constants.CONTRIB_OPS_DOMAIN)
+class StringToHashBucketFast:
+    """Refused: onnxruntime-extensions' op of that name does not compute TensorFlow's buckets (measured on
+    ``keras.layers.Hashing``: every bucket differed), and a wrong model must not reach the parity gate's luck."""
+
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        utils.make_sure(False, "StringToHashBucketFast (keras.layers.Hashing): onnxruntime-extensions' version "
+                        "does not compute TensorFlow's Fingerprint64 buckets")

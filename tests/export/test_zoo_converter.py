@@ -151,3 +151,11 @@ def test_best_effort_export_records_the_one_line_reason(models_dir: Path) -> Non
     assert onnx_state["status"] == "failed" and "unsupported TensorFlow ops: Lgamma" in onnx_state["reason"]
     assert not (result.path / onnx_export.ONNX_FILE).exists()
     assert "ERROR:tf2onnx" not in printed and "Traceback" not in printed
+
+
+def test_hashing_is_refused_not_converted_wrong(tmp_path: Path) -> None:
+    """onnxruntime-extensions' StringToHashBucketFast gives other buckets than TensorFlow: a clean failure."""
+    text = keras.Input((1,), dtype="string", name="s")
+    with pytest.raises(OnnxConversionError, match="StringToHashBucketFast .*Fingerprint64") as info:
+        _convert(keras.Model(text, {"h": keras.layers.Hashing(num_bins=97)(text)}), tmp_path)
+    assert "\n" not in str(info.value)
