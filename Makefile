@@ -20,6 +20,13 @@ FORCE ?=
 OPSET ?= 17
 RTOL ?=
 ATOL ?=
+REQUIRE_ONNX ?=
+SKIP_ONNX ?=
+INPUT_NAMES ?=
+OUTPUT_NAMES ?=
+ALLOW_SIGNATURE_CHANGE ?=
+DESCRIPTION ?=
+TAGS ?=
 SERVER ?=
 LABEL ?=
 KEEP ?=
@@ -46,7 +53,7 @@ _opt = $(if $(2),$(1) $(2))
 _flag = $(if $(filter 1 yes true,$(2)),$(1))
 
 .PHONY: _wrk help install demo test check export parity serve config promote rollback rollout prune versions history client \
-        bench bench-peers perf soak fuzz docker-build docker-up docker-down k8s-validate clean
+        bench bench-peers perf soak fuzz test-zoo docker-build docker-up docker-down k8s-validate clean
 
 help: ## List every target with one line each
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
@@ -62,17 +69,21 @@ install: $(VENV)/.installed ## Create .venv with the pinned packages (idempotent
 demo: install ## Train the digits MLP, export + parity, serve, call it over REST and gRPC, then roll out a retrained version 2
 	$(PY) -m export.examples.demo --models-dir $(or $(DEMO_MODELS_DIR),build/demo-models)
 
-test: install ## Run the test suite (everything but the long soak/fuzz runs)
+test: install ## Run the test suite (everything but the long soak/fuzz/zoo runs; the zoo's fast subset is in)
 	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 check: install ## Lint (ruff)
 	$(PY) -m ruff check export serving clients tests
 
 export: install ## Export MODEL (file, SavedModel dir or module:function) as a new version of NAME under MODELS_DIR
-	@test -n "$(MODEL)" -a -n "$(NAME)" || { echo "usage: make export MODEL=<path|module:function> NAME=<name> [MODELS_DIR=models] [VERSION=n] [CUSTOM=mod.py] [SAMPLE=x.npz] [UNSAFE=1] [FORCE=1] [OPSET=17] [RTOL=] [ATOL=]"; exit 2; }
+	@test -n "$(MODEL)" -a -n "$(NAME)" || { echo "usage: make export MODEL=<path|module:function> NAME=<name> [MODELS_DIR=models] [VERSION=n] [CUSTOM=mod.py] [SAMPLE=x.npz] [UNSAFE=1] [FORCE=1] [OPSET=17] [RTOL=] [ATOL=] [REQUIRE_ONNX=1|SKIP_ONNX=1] [INPUT_NAMES=old=new,..] [OUTPUT_NAMES=old=new,..] [ALLOW_SIGNATURE_CHANGE=1] [DESCRIPTION=text] [TAGS=a,b]"; exit 2; }
 	$(PY) -m export "$(MODEL)" --name "$(NAME)" --models-dir "$(MODELS_DIR)" $(call _opt,--version,$(VERSION)) \
 	  $(call _opt,--custom,$(CUSTOM)) $(call _opt,--sample,$(SAMPLE)) $(call _flag,--unsafe,$(UNSAFE)) \
-	  $(call _flag,--force,$(FORCE)) --opset $(OPSET) $(call _opt,--rtol,$(RTOL)) $(call _opt,--atol,$(ATOL))
+	  $(call _flag,--force,$(FORCE)) --opset $(OPSET) $(call _opt,--rtol,$(RTOL)) $(call _opt,--atol,$(ATOL)) \
+	  $(call _flag,--require-onnx,$(REQUIRE_ONNX)) $(call _flag,--skip-onnx,$(SKIP_ONNX)) \
+	  $(call _opt,--input-names,$(INPUT_NAMES)) $(call _opt,--output-names,$(OUTPUT_NAMES)) \
+	  $(call _flag,--allow-signature-change,$(ALLOW_SIGNATURE_CHANGE)) \
+	  $(if $(DESCRIPTION),--description '$(subst ','\'',$(DESCRIPTION))') $(call _opt,--tags,$(TAGS))
 
 parity: install ## Re-run the parity proof on NAME [VERSION] (add SERVER=host:grpc,host:rest for the live server)
 	@test -n "$(NAME)" || { echo "usage: make parity NAME=<name> [VERSION=n] [MODELS_DIR=models] [SERVER=host:8500,host:8501]"; exit 2; }
@@ -149,6 +160,9 @@ soak: install ## Long zero-downtime rollout under load (not in CI)
 
 fuzz: install ## Long property-based fuzz of the REST JSON and TensorProto decoders (not in CI)
 	$(PY) -m pytest -q -m fuzz tests
+
+test-zoo: install ## Export + serve the whole model zoo (14 models: applications, Transformer, text, lookups; ~15 min on 2 cores)
+	$(PY) -m pytest -q -m "" -s tests/export/test_zoo.py $(PYTEST_ARGS)
 
 docker-build: ## Build the TF Serving image with models/ baked in (run `make config PREFIX=/models` first; needs Docker)
 	docker build -f docker/Dockerfile -t keras-serving-bundle:0.1.0 .

@@ -11,7 +11,9 @@ from .compare import ParityFailure, ParityReport, ParityRow
 from .errors import (
     ConversionError,
     ExportError,
+    OnnxConversionError,
     ParityError,
+    SignatureChangeError,
     SignatureError,
     SourceError,
     UnsafeModelError,
@@ -23,8 +25,8 @@ if TYPE_CHECKING:
     from .pipeline import ExportResult, export_model
 
 __all__ = [
-    "METADATA_FILE", "ConversionError", "ExportError", "ExportResult", "ParityError", "ParityFailure",
-    "ParityReport", "ParityRow", "SignatureError", "SourceError", "UnsafeModelError", "VersionError",
+    "METADATA_FILE", "ConversionError", "ExportError", "ExportResult", "OnnxConversionError", "ParityError",
+    "ParityFailure", "ParityReport", "ParityRow", "SignatureChangeError", "SignatureError", "SourceError", "UnsafeModelError", "VersionError",
     "export_model", "read_metadata", "version_dirs",
 ]
 

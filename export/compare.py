@@ -53,16 +53,34 @@ class ParityReport:
     runtimes: list[str]
     rows: list[ParityRow] = field(default_factory=list)
     failures: list[ParityFailure] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    # output -> how much the reference varies across the sample rows (see ``output_variation``)
+    variation: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
+    @property
+    def constant_outputs(self) -> list[str]:
+        """Outputs that (nearly) do not vary across samples: a parity pass on them proves little."""
+        limit = VARIATION_FACTOR * (self.atol + self.rtol)
+        return [k for k, v in self.variation.items() if v <= limit]
+
+    def warnings(self) -> list[str]:
+        const = self.constant_outputs
+        if not const:
+            return []
+        return [f"outputs {const} are (nearly) constant across the {self.samples} samples (variation <= "
+                f"{VARIATION_FACTOR:g}x the tolerance): this parity check proves little; pass SAMPLE= with real "
+                "inputs (a .npy/.npz of actual data)"]
+
     def to_json(self) -> dict:
         return {
             "passed": self.passed, "rtol": self.rtol, "atol": self.atol, "samples": self.samples,
             "runtimes": list(self.runtimes), "rows": [_finite(asdict(r)) for r in self.rows],
-            "failures": [asdict(f) for f in self.failures],
+            "failures": [asdict(f) for f in self.failures], "batch_sizes": list(self.batch_sizes),
+            "variation": _finite(dict(self.variation)), "constant_outputs": self.constant_outputs,
         }
 
     @classmethod
@@ -70,7 +88,31 @@ class ParityReport:
         return cls(
             rtol=data["rtol"], atol=data["atol"], samples=data["samples"], runtimes=list(data["runtimes"]),
             rows=[ParityRow(**r) for r in data["rows"]], failures=[ParityFailure(**f) for f in data["failures"]],
+            batch_sizes=list(data.get("batch_sizes", [])),
+            variation={k: (float("inf") if v is None else v) for k, v in (data.get("variation") or {}).items()},
         )
+
+
+# An output whose spread across samples is within this many tolerances cannot tell a broken runtime apart.
+VARIATION_FACTOR = 10.0
+
+
+def output_variation(values: np.ndarray) -> float:
+    """How much one output differs across the sample rows (axis 0), relative to its magnitude.
+
+    Numbers: the largest (max - min) over rows of any element, divided by max(1, max |value|) so that it
+    compares with ``atol + rtol``. Strings: 0 when every row is identical, 1 otherwise. One row: 0.
+    """
+    arr = np.asarray(values)
+    if arr.ndim == 0 or arr.shape[0] < 2 or arr.size == 0:
+        return 0.0
+    if arr.dtype.kind not in "fciub":
+        flat = arr.reshape(arr.shape[0], -1)
+        return 0.0 if all(np.array_equal(flat[0], row) for row in flat[1:]) else 1.0
+    r = arr.astype(np.float64)
+    finite = np.where(np.isfinite(r), r, 0.0)
+    spread = float(np.max(finite.max(axis=0) - finite.min(axis=0)))
+    return spread / max(1.0, float(np.max(np.abs(finite))))
 
 
 def _finite(row: dict) -> dict:
@@ -132,5 +174,9 @@ def format_table(report: ParityReport) -> str:
     out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*line) for line in lines]
     out += [f"FAILED {f.describe()}" for f in report.failures]
     verdict = "passed" if report.passed else f"FAILED ({len(report.failures)} failure(s))"
-    out.append(f"parity {verdict}: {report.samples} sample(s), runtimes {', '.join(report.runtimes)}")
+    sizes = f" (batch sizes {', '.join(map(str, report.batch_sizes))})" if report.batch_sizes else ""
+    out.append(f"parity {verdict}: {report.samples} sample(s){sizes}, runtimes {', '.join(report.runtimes)}")
+    if report.variation:
+        out.append("output variation across samples: " + ", ".join(f"{k} {v:.2e}" for k, v in report.variation.items()))
+    out += [f"WARNING: {w}" for w in report.warnings()]
     return "\n".join(out)

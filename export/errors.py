@@ -4,7 +4,9 @@
     ├── SourceError             the model cannot be found, imported or deserialized
     │   └── UnsafeModelError    deserialization needs safe_mode=False (a Lambda layer): refused unless --unsafe
     ├── SignatureError          input/output names or specs cannot be derived, or a sample does not fit them
-    ├── ConversionError         writing the SavedModel or converting it to ONNX failed
+    │   └── SignatureChangeError  the new serving_default breaks clients of the latest published version
+    ├── ConversionError         writing the SavedModel failed
+    ├── OnnxConversionError     converting to ONNX failed (fatal only with REQUIRE_ONNX=1)
     ├── VersionError            bad model name, or a version number that exists or was ever used
     └── ParityError             the runtimes disagree; carries the full ParityReport
 
@@ -35,8 +37,17 @@ class SignatureError(ExportError):
     """Inputs/outputs cannot be named or described, or sample inputs do not match them."""
 
 
+class SignatureChangeError(SignatureError):
+    """The new version's signature is incompatible with the latest published one (the diff is the message)."""
+
+
 class ConversionError(ExportError):
-    """The SavedModel export or the ONNX conversion failed."""
+    """The SavedModel export (or loading it the way the server does) failed."""
+
+
+class OnnxConversionError(ExportError):
+    """ONNX conversion failed; the message is one line naming the unsupported ops. Best-effort by default:
+    the version is published without ``model.onnx`` unless ``REQUIRE_ONNX=1``."""
 
 
 class VersionError(ExportError):

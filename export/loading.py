@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,33 @@ def _load_function(source: str) -> LoadedModel:
     return LoadedModel(model, "function", source, sha)
 
 
+def _check_container(path: Path, kind: str) -> None:
+    """A ``.keras`` file is a zip and an ``.h5`` file an HDF5 container: say so in one line when it is not
+    (Keras reports a corrupt ``.keras`` as "File not found", h5py a bad ``.h5`` with a traceback)."""
+    try:
+        if kind == "keras":
+            if not zipfile.is_zipfile(path):
+                raise SourceError(f"cannot load {path}: not a .keras archive (a .keras model is a zip file; "
+                                  "this one is truncated, corrupt or another format)")
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+            if "config.json" not in names:
+                raise SourceError(f"cannot load {path}: a zip file but not a Keras model (no config.json inside)")
+            return
+        import h5py
+
+        is_hdf5 = h5py.is_hdf5(str(path))  # also finds the signature after a user block (offset 512, 1024, ...)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise SourceError(f"cannot load {path}: {exc}") from exc
+    if not is_hdf5:
+        raise SourceError(f"cannot load {path}: not an HDF5 file (a legacy .h5 Keras model starts with the HDF5 "
+                          "signature; this one is truncated, corrupt or another format)")
+
+
 def _load_keras_file(path: Path, kind: str, unsafe: bool) -> LoadedModel:
     import keras
 
+    _check_container(path, kind)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except ValueError as exc:
@@ -110,6 +135,8 @@ def _load_keras_file(path: Path, kind: str, unsafe: bool) -> LoadedModel:
         raise SourceError(f"cannot load {path}: {text}") from exc
     except TypeError as exc:  # Keras' message when a custom class is not registered
         raise SourceError(f"cannot load {path}: {exc} (is the custom layer's module passed with CUSTOM=?)") from exc
+    except (OSError, KeyError) as exc:  # h5py / zip members: a damaged file that passed the signature check
+        raise SourceError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
     return LoadedModel(model, kind, str(path), sha256_file(path))
 
 

@@ -17,6 +17,20 @@ SCHEMA = 1
 PACKAGES = ("keras", "tensorflow", "tf2onnx", "onnx", "onnxruntime", "numpy")
 
 
+ONNX_OK, ONNX_FAILED, ONNX_SKIPPED = "ok", "failed", "skipped"
+
+
+def onnx_state(meta: dict | None) -> tuple[str, str | None]:
+    """``(status, reason)`` of a version's ONNX model from its metadata.
+
+    Records written before the ``status`` field existed always had a ``model.onnx``: they read as ``ok``.
+    """
+    block = (meta or {}).get("onnx")
+    if not isinstance(block, dict):
+        return ("unknown", None) if meta is None else (ONNX_OK, None)
+    return str(block.get("status", ONNX_OK)), block.get("reason")
+
+
 def version_dirs(model_dir: Path) -> list[tuple[int, Path]]:
     """Numeric children of ``model_dir`` (the versions TF Serving would load), sorted by number.
 

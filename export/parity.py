@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .compare import DEFAULT_ATOL, DEFAULT_RTOL, ParityReport, compare_outputs, format_table
+from .compare import DEFAULT_ATOL, DEFAULT_RTOL, ParityReport, compare_outputs, format_table, output_variation
 from .errors import ConversionError, ExportError, ParityError, VersionError
 from .metadata import read_metadata, version_dirs
 
@@ -37,23 +37,45 @@ PARITY_REFERENCE = Path("assets.extra") / "parity_reference.npz"
 
 def run_parity(inputs: dict[str, np.ndarray], runtimes: Mapping[str, Runtime], *, reference: str = REFERENCE,
                rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> tuple[ParityReport, dict[str, np.ndarray]]:
-    """Compare every runtime with ``runtimes[reference]`` on ``inputs``; returns the report and the reference outputs."""
-    ref_out = {k: np.asarray(v) for k, v in runtimes[reference](inputs).items()}
-    batch = next(iter(inputs.values())).shape[0] if inputs else 0
-    report = ParityReport(rtol=rtol, atol=atol, samples=int(batch), runtimes=list(runtimes))
-    for name, runtime in runtimes.items():
-        if name == reference:
-            continue
-        got = {k: np.asarray(v) for k, v in runtime(dict(inputs)).items()}
-        rows, failures = compare_outputs(f"{reference}~{name}", ref_out, got, rtol, atol)
-        report.rows.extend(rows)
-        report.failures.extend(failures)
+    """Compare every runtime with ``runtimes[reference]`` on ``inputs``; returns the report and the reference outputs.
+
+    The whole batch is compared, then its first row alone (a second batch size: graphs that bake in the
+    batch size or mix rows fail there). The report also records how much each reference output varies
+    across the rows, so a pass on (nearly) constant outputs is flagged rather than trusted.
+    """
+    batch = int(next(iter(inputs.values())).shape[0]) if inputs else 0
+    sizes = [batch] + ([1] if batch > 1 else [])
+    report = ParityReport(rtol=rtol, atol=atol, samples=batch, runtimes=list(runtimes), batch_sizes=sizes)
+    ref_out: dict[str, np.ndarray] = {}
+    for size in sizes:
+        part = {k: v[:size] for k, v in inputs.items()}
+        ref = {k: np.asarray(v) for k, v in runtimes[reference](part).items()}
+        if size == batch:
+            ref_out = ref
+        for name, runtime in runtimes.items():
+            if name == reference:
+                continue
+            got = {k: np.asarray(v) for k, v in runtime(dict(part)).items()}
+            pair = f"{reference}~{name}" if size == batch else f"{reference}~{name}@batch{size}"
+            rows, failures = compare_outputs(pair, ref, got, rtol, atol)
+            failed = {(f"{reference}~{name}", f.output) for f in report.failures if f.pair == f"{reference}~{name}"}
+            report.rows.extend(rows)
+            report.failures.extend(f for f in failures if (f"{reference}~{name}", f.output) not in failed)
+    report.variation = {k: output_variation(v) for k, v in ref_out.items()}
     return report, ref_out
 
 
 def recorded_runtime(outputs: Mapping[str, np.ndarray]) -> Runtime:
-    """A runtime that answers with recorded reference outputs (re-running parity without the source model)."""
-    return lambda _inputs: {k: np.array(v) for k, v in outputs.items()}
+    """A runtime that answers with recorded reference outputs (re-running parity without the source model).
+
+    A smaller batch is a prefix of the recorded one (``run_parity`` checks its first rows alone), so the
+    answer is the same prefix of the recorded outputs.
+    """
+    def answer(inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = next(iter(inputs.values())).shape[0] if inputs else None
+        return {k: np.array(v)[:rows] for k, v in outputs.items()}
+
+    return answer
 
 
 @contextlib.contextmanager
@@ -70,18 +92,26 @@ def quiet_tensorflow() -> Iterator[None]:
         logger.setLevel(level)
 
 
-@contextlib.contextmanager
-def open_backends(version_dir: Path) -> Iterator[dict[str, Backend]]:
-    """The version loaded by the serving backends: ``saved_model`` (TF1 session loader) and ``onnx``."""
-    from serving.backends.base import LoadError
+def load_onnx_backend(version_dir: Path) -> Backend:
+    """``model.onnx`` of a version opened by the server's ONNX Runtime backend (``LoadError`` if it cannot be)."""
     from serving.backends.onnxruntime import OnnxRuntimeBackend
+
+    return OnnxRuntimeBackend.load(Path(version_dir))
+
+
+@contextlib.contextmanager
+def open_backends(version_dir: Path, *, onnx: bool = True) -> Iterator[dict[str, Backend]]:
+    """The version loaded by the serving backends: ``saved_model`` (TF1 session loader) and, with ``onnx``,
+    ``onnx`` (ONNX Runtime)."""
+    from serving.backends.base import LoadError
     from serving.backends.tensorflow import TensorFlowBackend
 
     backends: dict[str, Backend] = {}
     try:
         try:
             backends["saved_model"] = TensorFlowBackend.load(Path(version_dir))
-            backends["onnx"] = OnnxRuntimeBackend.load(Path(version_dir))
+            if onnx:
+                backends["onnx"] = load_onnx_backend(version_dir)
         except LoadError as exc:  # what TF Serving would refuse to load can never pass the gate
             raise ConversionError(f"{version_dir} does not load the way the server loads it: {exc}") from exc
         yield backends
@@ -139,7 +169,8 @@ def reparity(models_dir: Path, name: str, version: int | None = None, *, server:
     atol = recorded.get("atol", DEFAULT_ATOL) if atol is None else atol
     inputs = load_arrays(version_dir / PARITY_INPUTS)
     runtimes: dict[str, Runtime] = {REFERENCE: recorded_runtime(load_arrays(version_dir / PARITY_REFERENCE))}
-    with quiet_tensorflow(), open_backends(version_dir) as backends:
+    has_onnx = (meta.get("onnx") or {}).get("status", "ok") == "ok" and (version_dir / "model.onnx").is_file()
+    with quiet_tensorflow(), open_backends(version_dir, onnx=has_onnx) as backends:
         runtimes.update(backend_runtimes(backends))
         if server:
             runtimes.update(server_runtimes(server, name, int(meta["version"])))

@@ -6,6 +6,11 @@ allocated as one more than every number in the ledger or on disk, ``metadata.jso
 staging directory is ``os.rename``d to ``<N>`` and the ledger ``.registry.json`` is replaced atomically.
 A rename on one filesystem is atomic, so a poller sees either no ``<N>`` or a complete one.
 
+Published trees are made readable by any user (directories 0755, files 0644) before the rename: a TF
+Serving container usually runs as another, non-root user. A failed first export of a name removes
+``<model_dir>`` again (``remove_if_unused``), ``.lock`` included; ``model_lock`` re-checks after each
+``flock`` that the lock file it holds is still the one on disk, so deleting it never lets two holders in.
+
 Each staging directory is ``flock``ed by its exporter for its whole life. The kernel drops that lock when the
 process dies (even on kill -9), so the next export can tell a dead exporter's debris from a live sibling's
 work and removes only the former.
@@ -74,11 +79,28 @@ def read_ledger(model_dir: Path) -> dict:
     return data
 
 
+DIR_MODE, FILE_MODE = 0o755, 0o644
+
+
+def make_readable(root: Path) -> None:
+    """chmod a tree to 0755 directories / 0644 files (``mkdtemp`` and ``mkstemp`` create 0700 / 0600)."""
+    root = Path(root)
+    for dirpath, dirs, files in os.walk(root):
+        for d in dirs:
+            os.chmod(Path(dirpath) / d, DIR_MODE, follow_symlinks=False)
+        for f in files:
+            path = Path(dirpath) / f
+            if not path.is_symlink():
+                os.chmod(path, FILE_MODE)
+    os.chmod(root, DIR_MODE)
+
+
 def write_ledger(model_dir: Path, ledger: dict) -> None:
     """Replace the ledger atomically: temp file in the same directory, fsync, rename."""
     model_dir = Path(model_dir)
     fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".tmp", dir=model_dir)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(ledger, f, indent=2)
             f.write("\n")
@@ -109,15 +131,60 @@ def check_available(model_dir: Path, version: int) -> None:
         )
 
 
-@contextlib.contextmanager
-def model_lock(model_dir: Path) -> Iterator[None]:
-    """Exclusive ``flock`` on ``<model_dir>/.lock`` for allocation + rename (blocks until free)."""
-    fd = os.open(Path(model_dir) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+def _lock_fd(model_dir: Path, create: bool) -> int:
+    """An fd holding ``flock`` on the lock file that is on disk now (retried if it was replaced/removed)."""
+    path = Path(model_dir) / LOCK_FILE
+    while True:
+        if create:
+            Path(model_dir).mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except FileNotFoundError:  # the directory was removed by a failed first export: create it again
+            if not create:
+                raise
+            continue
         fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # we locked a file that remove_if_unused unlinked meanwhile: lock the current one
+
+
+@contextlib.contextmanager
+def model_lock(model_dir: Path, *, create: bool = True) -> Iterator[None]:
+    """Exclusive ``flock`` on ``<model_dir>/.lock`` for allocation + rename (blocks until free)."""
+    fd = _lock_fd(model_dir, create)
+    try:
         yield
     finally:
         os.close(fd)  # closing drops the lock
+
+
+def remove_if_unused(model_dir: Path) -> bool:
+    """Remove ``model_dir`` when it holds nothing but our bookkeeping and no number was ever used.
+
+    Called after a failed first export so a typo'd or broken model leaves no ``models/<name>/``. Never
+    removes a directory with a version, a used number in the ledger, a sibling's staging directory or any
+    file of someone else's; the ``.lock`` is unlinked while held, which ``_lock_fd`` detects.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return False
+    try:
+        with model_lock(model_dir, create=False):
+            clean_stale_staging(model_dir)
+            names = {p.name for p in model_dir.iterdir()}
+            if not names <= {LOCK_FILE, LEDGER_FILE} or read_ledger(model_dir)["versions_used"]:
+                return False
+            (model_dir / LEDGER_FILE).unlink(missing_ok=True)
+            (model_dir / LOCK_FILE).unlink()
+            model_dir.rmdir()
+    except (OSError, VersionError):
+        return False  # a sibling created something meanwhile, or the ledger is not ours to judge
+    return True
 
 
 @dataclass
@@ -167,7 +234,6 @@ def clean_stale_staging(model_dir: Path) -> list[Path]:
 def create_staging(model_dir: Path) -> Staging:
     """A fresh locked ``.staging-<rand>`` directory in ``model_dir`` (created, with parents, if needed)."""
     model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
     with model_lock(model_dir):  # a sibling's cleaner must not see our directory before we lock it
         clean_stale_staging(model_dir)
         path = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=model_dir))
@@ -189,6 +255,7 @@ def publish(staging: Staging, version: int | None, finalize: Callable[[Path, int
         else:
             check_available(model_dir, version)
         finalize(staging.path, version)
+        make_readable(staging.path)
         fsync_tree(staging.path)
         target = model_dir / str(version)
         os.rename(staging.path, target)

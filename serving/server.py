@@ -23,7 +23,7 @@ from .model_config import ConfigError, ModelServerConfig, load_config_file, sing
 from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
 from .registry import Registry
-from .tf_noise import import_tensorflow_quietly
+from .quiet import import_tensorflow_quietly
 from .unix_socket import claim  # standard library only (serving.grpc would import TensorFlow)
 
 log = logging.getLogger("serving")

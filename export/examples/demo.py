@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import socket
 import subprocess
@@ -19,10 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from serving.process import ServingProcess
+from serving.quiet import NOISE, import_tensorflow_quietly
 
 MODEL_NAME = "digits"
-# TensorFlow's C++ start-up chatter (CUDA probing on a CPU-only machine) says nothing about the demo.
-_TF_NOISE = re.compile(r"^([IWE]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl|To enable the following instructions)")
 
 
 def _step(title: str) -> None:
@@ -33,7 +31,7 @@ def _run(args: list[str]) -> str:
     print("$ " + " ".join(shlex.quote(a) for a in args), flush=True)
     proc = subprocess.run(args, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     shown = proc.stdout if proc.returncode else "".join(
-        line for line in proc.stdout.splitlines(keepends=True) if not _TF_NOISE.match(line)
+        line for line in proc.stdout.splitlines(keepends=True) if not NOISE.search(line)
     )
     print(shown, end="", flush=True)
     if proc.returncode != 0:
@@ -68,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
 
     _step("1/6 train the digits MLP on scikit-learn's bundled 8x8 digits")
+    import_tensorflow_quietly()
     from export.examples import digits_mlp
 
     model_path = digits_mlp.train(work / "digits_mlp.keras", epochs=args.epochs)

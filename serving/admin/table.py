@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from export.metadata import ONNX_OK, onnx_state
 from serving.admin import layout
 from serving.admin.labels import load_labels
 
@@ -44,14 +45,18 @@ def _notes(info: layout.VersionInfo) -> str:
     meta = info.metadata
     if meta is None:
         return f"no {layout.METADATA_FILE}"
-    return ",".join(flag for flag in ("forced", "unsafe") if meta.get(flag)) or ""
+    notes = [flag for flag in ("forced", "unsafe") if meta.get(flag)]
+    if meta.get("signature_change"):
+        notes.append("signature-change")
+    status, reason = onnx_state(meta)
+    if status != ONNX_OK and reason:
+        notes.append(f"onnx: {reason[:60]}")
+    return ",".join(notes)
 
 
 def _onnx_status(meta: Mapping[str, Any]) -> str:
-    """ok | failed | skipped from the export's ONNX record; '-' for exports that did not record one."""
-    onnx = meta.get("onnx")
-    status = onnx.get("status") if isinstance(onnx, dict) else None
-    return str(status) if status else "-"
+    """ok | failed | skipped from the export's ONNX record (records from before the field read as ok)."""
+    return onnx_state(dict(meta))[0]
 
 
 def _tags(meta: Mapping[str, Any]) -> str:

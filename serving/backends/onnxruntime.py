@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidArgument
 from .base import DEFAULT_SIGNATURE, PREDICT_METHOD, Backend, LoadError, SignatureInfo, TensorInfo
+from .ort_contrib import register_contrib_ops
 from .warmup import WarmupError, read_warmup_requests
 
 ONNX_FILE = "model.onnx"
@@ -81,9 +83,10 @@ class OnnxRuntimeBackend(Backend):
 
         path = Path(version_dir) / ONNX_FILE
         if not path.is_file():
-            raise LoadError(f"{ONNX_FILE} not found in version directory: {version_dir}", code="NOT_FOUND")
+            raise LoadError(_missing_onnx_message(Path(version_dir)), code="NOT_FOUND")
         opts = session_options(intra_op_threads, inter_op_threads)
         try:
+            register_contrib_ops(opts, path)  # onnxruntime-extensions' string ops, only for models that use them
             session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind exception types for any bad graph
             raise LoadError(f"Failed to load {path}: {type(exc).__name__}: {exc}") from exc
@@ -124,9 +127,33 @@ class OnnxRuntimeBackend(Backend):
         self.session = None
 
 
+def _missing_onnx_message(version_dir: Path) -> str:
+    """Why a version has no ``model.onnx``: the exporter records a failed or skipped conversion in metadata."""
+    from export.metadata import onnx_state, read_metadata
+
+    base = f"{ONNX_FILE} not found in version directory: {version_dir}"
+    try:
+        status, reason = onnx_state(read_metadata(version_dir))
+    except (OSError, ValueError):
+        return base
+    if status in ("failed", "skipped"):
+        return (f"{base}: ONNX conversion {status} at export ({reason}); this version can only be served by the "
+                "TensorFlow backend (model_platform \"tensorflow\")")
+    return base
+
+
 def _feed(value: np.ndarray) -> np.ndarray:
-    """ORT wants string tensors as numpy object arrays of str/bytes; everything else passes through."""
+    """ORT wants string tensors as numpy object arrays of ``str``; everything else passes through.
+
+    ORT 1.32's Python binding reads a fixed-width bytes array (``S``) past each item's end and turns ``bytes``
+    objects into their repr (``"b'text'"``), so bytes are decoded as UTF-8 (what ORT stores anyway); bytes that
+    are not UTF-8 cannot reach an ONNX string tensor from Python and are refused.
+    """
     arr = np.asarray(value)
-    if arr.dtype.kind == "S":
-        return arr.astype(object)
+    if arr.dtype.kind == "S" or (arr.dtype == object and any(isinstance(v, bytes) for v in arr.flat)):
+        try:
+            return np.vectorize(lambda v: v.decode("utf-8") if isinstance(v, bytes) else v, otypes=[object])(arr)
+        except UnicodeDecodeError as exc:
+            raise InvalidArgument(f"string input is not valid UTF-8, which the ONNX Runtime backend needs: {exc}") \
+                from exc
     return arr

@@ -100,3 +100,87 @@ def seeded(fn) -> keras.Model:
     keras.utils.set_random_seed(7)
     np.random.seed(7)
     return fn()
+
+
+# --- preprocessing-layer models (string / lookup inputs, the "TF Serving takes raw text" case) ---
+
+WORDS = ["the", "cat", "sat", "on", "a", "mat", "dog", "ran", "far", "away", "good", "bad", "movie", "plot"]
+
+
+def text_classifier(shape: tuple = (None,)) -> keras.Model:
+    """TextVectorization on a tf.string input of shape ``(None,)`` or ``(None, 1)`` -> Embedding -> Dense."""
+    vectorize = keras.layers.TextVectorization(max_tokens=40, output_sequence_length=6, name="vectorize")
+    vectorize.adapt(tf.constant([" ".join(WORDS[i:i + 4]) for i in range(len(WORDS))]))
+    text = keras.Input(shape=shape[1:], dtype="string", name="text")
+    x = vectorize(text)
+    x = keras.layers.Embedding(40, 8)(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    return keras.Model(text, keras.layers.Dense(2, activation="softmax", name="probs")(x))
+
+
+def text_classifier_column() -> keras.Model:
+    return text_classifier((None, 1))
+
+
+def string_lookup() -> keras.Model:
+    """StringLookup (one-hot) on a ``(None, 1)`` string column, then Dense."""
+    colors = keras.Input(shape=(1,), dtype="string", name="color")
+    onehot = keras.layers.StringLookup(vocabulary=["red", "green", "blue", "cyan"], output_mode="one_hot")(colors)
+    return keras.Model(colors, keras.layers.Dense(3, name="scores")(onehot))
+
+
+def integer_lookup_normalization() -> keras.Model:
+    """IntegerLookup on an int64 id plus Normalization on a float feature (two inputs, two preprocessors)."""
+    ids = keras.Input(shape=(1,), dtype="int64", name="store_id")
+    amount = keras.Input(shape=(1,), name="amount")
+    onehot = keras.layers.IntegerLookup(vocabulary=[3, 7, 11, 19, 42], output_mode="one_hot")(ids)
+    norm = keras.layers.Normalization(mean=5.0, variance=4.0)(amount)
+    x = keras.layers.Concatenate()([onehot, norm])
+    return keras.Model({"store_id": ids, "amount": amount}, keras.layers.Dense(1, name="spend")(x))
+
+
+def uint8_image() -> keras.Model:
+    """A uint8 image input rescaled inside the model (the 0..255 range must be sampled, not 0..9)."""
+    image = keras.Input((8, 8, 3), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(keras.ops.cast(image, "float32"))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(image, keras.layers.Dense(3, activation="softmax", name="probs")(x))
+
+
+def mixed_float16() -> keras.Model:
+    """Mixed precision: float16 compute, a float32 output layer (as the Keras guide recommends)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        x = keras.Input((6,), name="features")
+        h = keras.layers.Dense(8, activation="relu")(x)
+        out = keras.layers.Dense(2, dtype="float32", name="logits")(h)
+        return keras.Model(x, out)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def constant_output() -> keras.Model:
+    """Degenerate: the output does not depend on the input (zero kernel), so parity on it proves nothing."""
+    x = keras.Input((4,), name="x")
+    return keras.Model(x, keras.layers.Dense(3, kernel_initializer="zeros", bias_initializer="ones", name="y")(x))
+
+
+def auto_named() -> keras.Model:
+    """Keras' build-order auto names on a two-input, two-output model (input_layer_N / output_N keys)."""
+    a, b = keras.Input((3,)), keras.Input((2,))
+    x = keras.layers.Concatenate()([a, b])
+    return keras.Model([a, b], [keras.layers.Dense(1)(x), keras.layers.Dense(2)(x)])
+
+
+class IncompleteGamma(keras.layers.Layer):
+    """``tf.math.igamma``: a real TF op with no ONNX counterpart, so conversion genuinely fails."""
+
+    def call(self, inputs):
+        return tf.math.igamma(tf.nn.softplus(inputs) + 1.0, tf.ones_like(inputs) * 1.5)
+
+
+def unconvertible() -> keras.Model:
+    x = keras.Input((4,), name="x")
+    return keras.Model(x, IncompleteGamma(name="p")(keras.layers.Dense(3)(x)))

@@ -21,7 +21,9 @@ from export.versions import STAGING_PREFIX, read_ledger
 
 from .conftest import REPO, assert_published, numbered, run_export
 
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1"}
+# No TF_CPP_MIN_LOG_LEVEL / CUDA_VISIBLE_DEVICES: the exporter must quiet TensorFlow itself (serving.quiet).
+ENV = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
+ENV["PYTHONUNBUFFERED"] = "1"
 pytestmark = pytest.mark.xdist_group("export-cli")
 
 
@@ -57,6 +59,8 @@ def test_cli_export_with_custom_then_reparity(custom_model, tmp_path: Path, caps
     for step in ("[1/5] loading model ... done", "[3/5] converting to ONNX ... done", "[5/5] publishing ... done"):
         assert step in done.stdout
     assert "keras~onnx" in done.stdout and "custom version 1" in done.stdout
+    for noise in ("absl::InitializeLog", "Could not find cuda drivers", "cuInit", "oneDNN", "deprecat"):
+        assert noise not in done.stderr + done.stdout, noise  # TensorFlow's CPU-only start-up chatter
     meta = assert_published(models, "custom", 1, {"inputs": "float32"}, ["output_0"])
     assert meta["custom"] == str(layers) and meta["source"]["kind"] == "keras"
 
@@ -129,7 +133,7 @@ def test_kill_9_mid_export_leaves_no_version(tmp_path: Path) -> None:
 
 
 def test_interrupted_export_removes_its_staging(tmp_path: Path) -> None:
-    """Ctrl-C / SIGTERM unwinds: no numbered directory and no staging debris at all."""
+    """Ctrl-C / SIGTERM unwinds: no numbered directory, no staging debris, no model directory at all."""
     models = tmp_path / "models"
     proc = subprocess.Popen(
         [sys.executable, "-m", "export", "tests.export.models:functional_mlp", "--name", "t", "--models-dir", str(models)],
@@ -145,4 +149,17 @@ def test_interrupted_export_removes_its_staging(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert sorted(p.name for p in (models / "t").iterdir()) == [".lock"]
+    assert not (models / "t").exists()  # a first export that failed leaves no models/t/, not even .lock
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_damaged_model_file_is_one_clear_line(suffix: str, tmp_path: Path) -> None:
+    """Keras says "File not found" for a corrupt .keras and h5py prints a traceback for a bad .h5: one line."""
+    bad = tmp_path / f"broken{suffix}"
+    bad.write_bytes(b"this is not a model\n" * 10)
+    done = _run("export", str(bad), "--name", "broken", "--models-dir", str(tmp_path / "models"), timeout=120)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot load {bad}: not a"), done.stderr
+    assert ("not a .keras archive" if suffix == ".keras" else "not an HDF5 file") in lines[0]
+    assert not (tmp_path / "models" / "broken").exists()  # a failed first export leaves nothing behind

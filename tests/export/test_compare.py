@@ -49,7 +49,10 @@ def test_run_parity_report_table_and_error() -> None:
     report, reference = run_parity(inputs, runtimes, rtol=1e-5, atol=1e-5)
     assert np.array_equal(reference["y"], inputs["x"] * 2)
     assert report.samples == 3 and report.runtimes == ["keras", "good", "bad"]
-    assert [(r.pair, r.passed) for r in report.rows] == [("keras~good", True), ("keras~bad", False)]
+    assert [(r.pair, r.passed) for r in report.rows] == [  # the whole batch, then its first row alone
+        ("keras~good", True), ("keras~bad", False), ("keras~good@batch1", True), ("keras~bad@batch1", False)]
+    assert [f.pair for f in report.failures] == ["keras~bad"]  # one failure per runtime and output
+    assert report.batch_sizes == [3, 1] and report.variation == {"y": 8 / 10}  # (max - min over rows) / max abs
     table = format_table(report)
     assert "keras~bad" in table and "NO" in table and "FAILED keras~bad y: values" in table
     assert "max abs" in table and "1e-05/1e-05" in table

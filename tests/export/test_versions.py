@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,12 +15,15 @@ from export.errors import VersionError
 from export.metadata import METADATA_FILE, read_metadata, version_dirs
 from export.versions import (
     LEDGER_FILE,
+    LOCK_FILE,
     STAGING_PREFIX,
     check_available,
     clean_stale_staging,
     create_staging,
+    model_lock,
     publish,
     read_ledger,
+    remove_if_unused,
 )
 
 
@@ -106,3 +111,44 @@ def test_corrupt_ledger_is_an_error(tmp_path: Path) -> None:
     (model_dir / LEDGER_FILE).write_text('{"name": "m", "versions_used": "1,2"}')
     with pytest.raises(VersionError, match="corrupt ledger"):
         read_ledger(model_dir)
+
+
+def test_remove_if_unused_only_removes_a_never_published_name(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    create_staging(fresh).discard()
+    assert sorted(p.name for p in fresh.iterdir()) == [LOCK_FILE]
+    assert remove_if_unused(fresh) and not fresh.exists()
+
+    live = tmp_path / "live"
+    sibling = create_staging(live)  # another exporter is still working: keep everything
+    assert not remove_if_unused(live) and sibling.path.is_dir()
+    sibling.discard()
+
+    used = tmp_path / "used"
+    staging = create_staging(used)
+    publish(staging, None, _write_meta)
+    shutil.rmtree(used / "1")  # pruned, but its number stays used: the ledger must survive
+    assert not remove_if_unused(used) and read_ledger(used)["versions_used"] == [1]
+
+
+def test_lock_waiter_never_holds_a_removed_lock_file(tmp_path: Path) -> None:
+    """A waiter blocked on a .lock that the holder unlinks must lock the new file, not the dead inode."""
+    model_dir = tmp_path / "m"
+    acquired = threading.Event()
+    inode: list[int] = []
+
+    def waiter() -> None:
+        with model_lock(model_dir):
+            inode.append((model_dir / LOCK_FILE).stat().st_ino)
+            acquired.set()
+
+    with model_lock(model_dir):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        assert not acquired.wait(0.3)  # blocked on our flock
+        (model_dir / LOCK_FILE).unlink()  # what remove_if_unused does after a failed first export
+        model_dir.rmdir()
+    thread.join(10)
+    assert acquired.is_set() and (model_dir / LOCK_FILE).is_file()
+    # without the re-check the waiter would hold the unlinked inode and find no .lock (nor directory) on disk
+    assert inode == [(model_dir / LOCK_FILE).stat().st_ino] and model_dir.is_dir()

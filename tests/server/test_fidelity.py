@@ -344,7 +344,7 @@ def test_the_noise_filter_keeps_real_errors():
 
     code = (
         "import os, sys\n"
-        "from serving.tf_noise import filtered_stderr\n"
+        "from serving.quiet import filtered_stderr\n"
         "with filtered_stderr():\n"
         "    os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n')\n"
         "    os.write(2, b'E0000 00:00:1.2 10 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: '\n"
