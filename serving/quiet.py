@@ -36,7 +36,7 @@ NOISE = re.compile("|".join([
     r"\] Unable to register cu(DNN|FFT|BLAS) factory: Attempting to register factory for plugin cu\w+ when one "
     r"has already been registered",
     r"\] computation placer already registered",
-    r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU instructions",
+    r"cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized",
     r"^To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.$",
     r"\] oneDNN custom operations are on\.",
 ]))
