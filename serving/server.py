@@ -129,7 +129,7 @@ class ModelServer:
 
         timeout = opts.rest_api_timeout_in_ms if opts.rest_api_timeout_in_ms > 0 else None
         self.rest = RestServer(self.dataplane, opts.host, opts.rest_api_port, timeout_ms=timeout, monitoring=settings,
-                               max_body_bytes=opts.rest_api_max_body_bytes)
+                               max_body_bytes=opts.rest_api_max_body_bytes, num_threads=opts.rest_api_num_threads)
         try:
             self.rest.start()
         except OSError as exc:
