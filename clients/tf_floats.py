@@ -47,7 +47,8 @@ def tf_float32_as_double(arr: np.ndarray) -> np.ndarray:
     """float32 array -> float64 array of the values TF Serving's text denotes (same shape; non-finite kept)."""
     a = np.asarray(arr, dtype=np.float32)
     flat = np.ascontiguousarray(a).reshape(-1)
-    x = flat.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a signalling NaN widens quietly
+        x = flat.astype(np.float64)
     out = x.copy()  # zeros (signed), NaN and infinities are printed as they are
     ax = np.abs(x)
     todo = np.flatnonzero(np.isfinite(x) & (ax != 0))
