@@ -49,7 +49,7 @@ FLAGS: tuple[Flag, ...] = (
     Flag("rest_api_timeout_in_ms", int, 30000, "Timeout for one REST call, in milliseconds."),
     Flag("rest_api_max_body_bytes", int, 256 << 20,
          "Largest REST request body, before and after gzip decoding; 413 above it (not a TF Serving flag)."),
-    Flag("rest_api_num_threads", int, 0, "REST worker threads for decode + model call + encode (0: 2 per core)."),
+    Flag("rest_api_num_threads", int, 0, "REST worker threads for decode + model call + encode (0: 4 per core, at least 16)."),
     Flag("model_name", str, "default", "Name of the single model (without --model_config_file)."),
     Flag("model_base_path", str, "", "Base path of the single model (without --model_config_file)."),
     Flag("model_config_file", str, "", "ModelServerConfig text proto; exclusive with --model_base_path."),

@@ -26,9 +26,12 @@ TIMEOUT_MESSAGE = "Timed out waiting for notification"
 
 
 def default_threads() -> int:
-    """``--rest_api_num_threads=0``: two workers per core (TF Serving uses 4 per core for C++ handlers; in
-    Python the decode holds the GIL, so more threads only contend for it while ORT/TF calls overlap)."""
-    return max(2, 2 * (os.cpu_count() or 1))
+    """``--rest_api_num_threads=0``: TF Serving's default of 4 workers per core, and at least 16.
+
+    A worker is held for a whole model call, which Python cannot interrupt: with too few, a handful of slow
+    calls past their deadline would hold every worker and time out the fast requests queued behind them.
+    Threads are started only when requests are waiting, so an idle large pool costs nothing."""
+    return max(16, 4 * (os.cpu_count() or 1))
 
 
 class CallPool:

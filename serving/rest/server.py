@@ -31,6 +31,7 @@ log = logging.getLogger("serving.rest")
 
 DEFAULT_MAX_BODY_BYTES = 256 << 20
 _BACKLOG = 1024
+_SETTLE_SECONDS = 0.05
 
 
 class ServerState:
@@ -189,10 +190,14 @@ class RestServer:
     async def _drain(self, grace: float) -> bool:
         state = self._state
         assert state is not None and self._server is not None
-        state.stopping = True
+        state.stopping = True  # from now on every reply carries Connection: close
+        # Let the loop accept connections already queued in the backlog and read requests already in socket
+        # buffers, so a request the client has sent is served rather than reset.
+        await asyncio.sleep(_SETTLE_SECONDS)
         self._server.close()  # the listening socket closes: new connections are refused
+        await asyncio.sleep(_SETTLE_SECONDS)
         for conn in list(state.connections):
-            if conn.idle:
+            if conn.idle:  # an idle keep-alive connection: nothing to answer
                 conn.close()
         try:
             await asyncio.wait_for(state.idle.wait(), grace)
