@@ -83,7 +83,7 @@ def build_models(root: Path) -> Path:
 def bodies(root: Path) -> dict[str, Path]:
     rng = np.random.default_rng(1)
     mlp = {"instances": rng.integers(0, 17, (1, 64)).astype(float).tolist()}
-    image = {"instances": rng.uniform(-1, 1, (1, 96, 96, 3)).round(2).tolist()}
+    image = {"instances": rng.uniform(0, 1, (1, 96, 96, 3)).round(2).tolist()}  # ~130 kB, as in issue 11
     out = {}
     for name, body in (("mlp", mlp), ("image", image)):
         path = root / f"{name}.json"
@@ -116,17 +116,24 @@ _LAT = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 def wrk(port: int, model: str, lua: Path, conns: int, seconds: float) -> dict[str, float]:
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", str(lua),
+        ["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--timeout", "30s", "--latency", "-s", str(lua),
          f"http://127.0.0.1:{port}/v1/models/{model}:predict"], capture_output=True, text=True, check=True).stdout
     scale = {"us": 1e-3, "ms": 1.0, "s": 1e3}
     lat = {f"p{q}": float(v) * scale[u] for q, v, u in _LAT.findall(out)}
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), **lat,
-            "errors": float(errors.group(1)) if errors else 0.0}
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), **lat, "errors": float(errors)}
+
+
+def _py_spy() -> str:
+    """py-spy from the running interpreter's environment, else from PATH."""
+    local = Path(sys.executable).with_name("py-spy")
+    return str(local) if local.exists() else "py-spy"
 
 
 def profile(pid: int, port: int, model: str, lua: Path, conns: int, seconds: float, out: Path) -> None:
-    spy = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--format", "raw", "--duration",
+    spy = subprocess.Popen([_py_spy(), "record", "--pid", str(pid), "--format", "raw", "--duration",
                             str(int(seconds) + 1), "--nonblocking", "--output", str(out)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.5)

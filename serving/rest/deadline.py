@@ -46,13 +46,25 @@ class CallPool:
 
     async def run(self, fn: Callable[[A], T], arg: A, *, deadline: bool = True) -> T:
         """``fn(arg)`` on a worker; ``DeadlineExceeded`` when ``deadline`` and the timeout pass first."""
-        future = asyncio.get_running_loop().run_in_executor(self._pool, fn, arg)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, fn, arg)
         if not deadline or self.timeout_s is None:
             return await future
+        expired: list[bool] = []
+
+        def expire() -> None:
+            expired.append(True)
+            future.cancel()  # also cancels the worker's call if it is still queued
+
+        timer = loop.call_later(self.timeout_s, expire)  # lighter than asyncio.wait_for, on every request
         try:
-            return await asyncio.wait_for(future, self.timeout_s)  # cancels the call if it is still queued
-        except TimeoutError:
-            raise DeadlineExceeded(TIMEOUT_MESSAGE) from None
+            return await future
+        except asyncio.CancelledError:
+            if expired:
+                raise DeadlineExceeded(TIMEOUT_MESSAGE) from None
+            raise
+        finally:
+            timer.cancel()
 
     def close(self) -> None:
         """Stop the workers once the calls already running finish; queued calls are dropped."""
