@@ -141,6 +141,38 @@ def profile(pid: int, port: int, model: str, lua: Path, conns: int, seconds: flo
     spy.wait(timeout=seconds + 60)
 
 
+_PHASES = {  # where a sample is, by the frames on its stack (py-spy --format raw: "f1;f2;... count")
+    "JSON decode": r"\bloads \(",
+    "tensor decode": r"decode_predict_request|json_to_ndarray",
+    "model call": r"Session\.run|\bpredict \(serving/backends",
+    "JSON encode": r"encode_predict_response|dumps|tf_float32_as_double",
+    "thread hand-off": r"Deadline\.call|Future\.result|_chain_future|_call_set_state",
+    "HTTP read/write": r"readline|read_body|parse_request|send_header|_reply|_write \(serving|data_received",
+}
+
+
+def summarize(collapsed: Path, top: int = 5) -> str:
+    """Share of samples per phase and the busiest leaf frames of a py-spy raw profile."""
+    total, phases, leaves = 0, dict.fromkeys(_PHASES, 0), {}
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        for phase, pattern in _PHASES.items():
+            if re.search(pattern, stack):
+                phases[phase] += n
+        leaf = stack.split(";")[-1]
+        leaves[leaf] = leaves.get(leaf, 0) + n
+    if not total:
+        return f"{collapsed.name}: no samples"
+    lines = [f"{collapsed.stem}: {total} samples; " + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in phases.items())]
+    for leaf, n in sorted(leaves.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"    {100 * n / total:4.0f}%  {leaf[:100]}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="git revision of the 'before' server")
@@ -192,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
             args.profile.mkdir(parents=True, exist_ok=True)
             for model, conns in workloads:
                 for tag, (proc, port) in servers.items():
-                    profile(proc.pid, port, model, luas[model], conns, args.seconds,
-                            args.profile / f"{tag}-{model}.txt")
+                    time.sleep(10)  # let requests wrk left behind finish, so they do not show in this profile
+                    out = args.profile / f"{tag}-{model}.txt"
+                    profile(proc.pid, port, model, luas[model], conns, args.seconds, out)
+                    if out.exists():
+                        print(summarize(out))
     finally:
         for proc, _ in servers.values():
             proc.terminate()
