@@ -22,7 +22,6 @@ from serving.types import (
     StatusRequest,
 )
 
-
 _show = rest_codec.show_json
 
 

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             servers[tag] = start(tree, config, work / f"{tag}.log")
         workloads = (("mlp", 1), ("image", 16))
         results: dict[tuple[str, str], list[dict[str, float]]] = {}
-        for tag, (_, port) in servers.items():  # warm-up
+        for _, port in servers.values():  # warm-up
             for model, conns in workloads:
                 wrk(port, model, luas[model], conns, 1)
         for _ in range(args.rounds):

@@ -7,7 +7,7 @@ import gzip
 import pytest
 
 from serving.errors import InvalidArgument
-from serving.rest.body import BadFraming, PayloadTooLarge, decode_content, declared_length, gunzip, too_large
+from serving.rest.body import BadFraming, PayloadTooLarge, declared_length, decode_content, gunzip, too_large
 
 
 def headers(**fields: str) -> dict[str, str]:

@@ -29,7 +29,7 @@ def _check(values: np.ndarray) -> None:
     finite = np.isfinite(values)
     assert (got[finite].astype(np.float32) == values[finite]).all(), "every text reads back to the same float32"
     texts = orjson.dumps(got[finite], option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
-    for text, value in zip(texts, values[finite].tolist()):
+    for text, value in zip(texts, values[finite].tolist(), strict=True):
         ref = tf_float32_text(value)
         if "e" not in ref:
             assert text == ref, (value, text, ref)
