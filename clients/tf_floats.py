@@ -14,12 +14,15 @@ plain double) use the scalar reference ``tf_float32_text``, which is TF Serving'
 from __future__ import annotations
 
 import math
+import struct
 
 import numpy as np
 
 _EXACT_LONGDOUBLE = np.finfo(np.longdouble).nmant >= 63  # x86-64 80-bit, aarch64 quad; not macOS arm64
 _POW10_LD = np.array([10.0**i for i in range(19)], dtype=np.longdouble)  # 10**i exact in double up to 1e22
 _POW10 = np.array([10.0**i for i in range(19)], dtype=np.float64)
+_FLOAT32 = struct.Struct("f")
+SMALL = 32  # below this many elements a Python loop beats the vectorized path's fixed cost (~20 numpy calls)
 
 
 def tf_float32_text(value: float) -> str:
@@ -43,10 +46,30 @@ def tf_float32_scalar(value: float) -> float:
     return v if not math.isfinite(v) else float(tf_float32_text(v))
 
 
-def tf_float32_as_double(arr: np.ndarray) -> np.ndarray:
-    """float32 array -> float64 array of the values TF Serving's text denotes (same shape; non-finite kept)."""
+def _small(values: list[float]) -> list[float]:
+    """TF Serving's values for a few float32s (each already an exact Python float): %g, else %.9g."""
+    out = []
+    for v in values:
+        if v != v or v == 0 or math.isinf(v):
+            out.append(v)
+            continue
+        d = float(f"{v:g}")
+        try:
+            same = _FLOAT32.unpack(_FLOAT32.pack(d))[0] == v  # reads back to the same float32?
+        except OverflowError:  # %g rounded past the largest float32
+            same = False
+        out.append(d if same else float(f"{v:.9g}"))
+    return out
+
+
+def tf_float32_as_double(arr: np.ndarray, *, small: int = SMALL) -> np.ndarray:
+    """float32 array -> float64 array of the values TF Serving's text denotes (same shape; non-finite kept).
+
+    Arrays of fewer than ``small`` elements take a plain Python loop (cheaper than the vectorized setup)."""
     a = np.asarray(arr, dtype=np.float32)
     flat = np.ascontiguousarray(a).reshape(-1)
+    if flat.size < small:
+        return np.array(_small(flat.tolist()), dtype=np.float64).reshape(a.shape)
     with np.errstate(invalid="ignore"):  # a signalling NaN widens quietly
         x = flat.astype(np.float64)
     out = x.copy()  # zeros (signed), NaN and infinities are printed as they are
