@@ -11,13 +11,14 @@ import base64
 import binascii
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .codecs import CodecError
+from .tf_floats import tf_float32_as_double
 
 BYTES_SUFFIX = "_bytes"
 _TF_NAMES = {
@@ -32,8 +33,9 @@ _MAX_RANK = 32  # numpy arrays hold at most 64 dimensions; no served model takes
 
 
 # ---------------------------------------------------------------- JSON text
-# Only a literal with a 3-digit exponent or 309+ digits can overflow a double: such bodies take the slow path.
-_BIG_NUMBER = {bytes: re.compile(rb"[eE][+]?\d{3}|\d{309}"), str: re.compile(r"[eE][+]?\d{3}|\d{309}")}
+# rapidjson (TF Serving's parser) reads an integer literal outside int64/uint64 as a double; Python's json and
+# orjson agree on that only for the fast path, so the fallback parser converts such literals the same way.
+_INT_MIN, _UINT_MAX = -(1 << 63), (1 << 64) - 1
 
 
 def _finite_float(text: str) -> float:
@@ -43,15 +45,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _rapidjson_int(text: str) -> int | float:
+    value = int(text)
+    return value if _INT_MIN <= value <= _UINT_MAX else _finite_float(text)
+
+
 def loads(raw: bytes | str) -> Any:
-    """Parse a request body (NaN/Infinity allowed). Empty or malformed JSON, or a number too big for a
-    double (as rapidjson refuses it), -> ``CodecError``."""
+    """Parse a request body as rapidjson does for TF Serving (NaN/Infinity allowed, a number beyond a double
+    refused, an integer beyond 64 bits read as a double). Empty or malformed JSON -> ``CodecError``.
+
+    Strict JSON (nearly every body) is parsed by orjson; only what it refuses (NaN/Infinity literals, numbers
+    beyond a double, bad UTF-8 or syntax) is parsed again by the standard library, for the exact semantics
+    and the error message.
+    """
     if not raw:
         raise CodecError("JSON Parse error: The document is empty")
     try:
-        if _BIG_NUMBER[str if isinstance(raw, str) else bytes].search(raw):
-            return json.loads(raw, parse_float=_finite_float)
-        return json.loads(raw)
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(raw, parse_float=_finite_float, parse_int=_rapidjson_int)
     except CodecError:
         raise
     except RecursionError:
@@ -65,9 +79,33 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), allow_nan=True).encode("utf-8")
 
 
-def _show(value: Any) -> str:
-    text = json.dumps(value, separators=(",", ":"), allow_nan=True)
+def dumps_response(obj: Any) -> bytes:
+    """Serialize what ``encode_predict_response`` built (numpy arrays and ``orjson.Fragment`` inside)."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def show_json(value: Any) -> str:
+    """A JSON value as error messages quote it: compact, cut to 200 characters (however deeply nested)."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=True)
+    except RecursionError:  # orjson parses deeper documents than json.dumps writes: quote the opening
+        parts = []
+        while isinstance(value, (list, dict)) and len(parts) < 200:
+            if isinstance(value, dict):
+                if not value:
+                    break
+                key, value = next(iter(value.items()))
+                parts.append("{" + json.dumps(key) + ":")
+            else:
+                if not value:
+                    break
+                parts.append("[")
+                value = value[0]
+        text = "".join(parts) + "..."
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+_show = show_json
 
 
 def _json_type(value: Any) -> str:
@@ -298,9 +336,18 @@ def _decode_inputs(inputs: Any, input_dtypes: Mapping[str, str]) -> dict[str, np
 
 
 # ---------------------------------------------------------------- server side: response
+# What an encoded output is: a numeric ndarray orjson writes itself (float32 already rounded as TF Serving
+# prints it), an ``orjson.Fragment`` (pre-written JSON: floats with NaN/Infinity, which orjson would write as
+# null), or plain JSON values (strings).
+def _float_text(values: np.ndarray) -> orjson.Fragment:
+    """Floats with NaN/Infinity among them, written by the standard library (``NaN``, ``Infinity``)."""
+    return orjson.Fragment(json.dumps(values.tolist(), separators=(",", ":"), allow_nan=True))
+
+
 def _to_json_values(name: str, arr: np.ndarray) -> Any:
     arr = np.asarray(arr)
-    if arr.dtype.kind in "OSU":
+    kind = arr.dtype.kind
+    if kind in "OSU":
         as_b64 = name.endswith(BYTES_SUFFIX)
 
         def conv(v: Any) -> Any:
@@ -309,15 +356,19 @@ def _to_json_values(name: str, arr: np.ndarray) -> Any:
 
         flat = [conv(v) for v in arr.reshape(-1).tolist()]
         return np.array(flat, dtype=object).reshape(arr.shape).tolist() if arr.ndim else flat[0]
-    if arr.dtype.kind == "f" and arr.dtype != np.float64:
-        arr = arr.astype(np.float64)
-    elif arr.dtype.kind == "c":
+    if kind == "c":
         raise CodecError(f"Failed to write JSON value for tensor type: {arr.dtype}")
-    return arr.tolist()
+    if kind == "f":
+        # float32: TF Serving's WriteDecimal<float> digits; float64 keeps every digit; half types widen.
+        arr = tf_float32_as_double(arr) if arr.dtype == np.float32 else arr.astype(np.float64, copy=False)
+        if not np.isfinite(arr).all():
+            return _float_text(arr)
+    return np.ascontiguousarray(arr) if arr.ndim else arr.item()
 
 
 def encode_predict_response(outputs: Mapping[str, np.ndarray], fmt: str) -> dict:
-    """Named output arrays -> ``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar)."""
+    """Named output arrays -> ``{"predictions": ...}`` (row) or ``{"outputs": ...}`` (columnar), ready for
+    ``dumps_response``."""
     if not outputs:
         raise CodecError("Cannot convert empty tensor map to JSON")
     if fmt == "columnar":
@@ -338,8 +389,17 @@ def encode_predict_response(outputs: Mapping[str, np.ndarray], fmt: str) -> dict
     if len(outputs) == 1:
         ((name, arr),) = outputs.items()
         return {"predictions": _to_json_values(name, arr)}
-    columns = {n: _to_json_values(n, a) for n, a in sorted(outputs.items())}
+    columns = {n: _rows(n, a) for n, a in sorted(outputs.items())}
     return {"predictions": [{n: columns[n][i] for n in columns} for i in range(batch)]}
+
+
+def _rows(name: str, arr: np.ndarray) -> Any:
+    """One output split into its instances for the row format (each row encoded like a whole tensor)."""
+    arr = np.asarray(arr)
+    value = _to_json_values(name, arr)
+    if isinstance(value, orjson.Fragment):
+        return [_to_json_values(name, row) for row in arr]
+    return value
 
 
 # ---------------------------------------------------------------- classify / regress examples

@@ -7,7 +7,6 @@ JSON, read ``signature_name``, resolve the servable and signature, decode the te
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from clients import rest_codec
@@ -15,7 +14,6 @@ from clients.codecs import CodecError
 from clients.messages import Example  # tf.Example from the clients' private pool: no TF import
 from serving.errors import InvalidArgument, NotFound
 from serving.rest import jsonfmt, routes
-from serving.rest.deadline import Deadline
 from serving.types import (
     ExamplesRequest,
     MetadataRequest,
@@ -24,10 +22,7 @@ from serving.types import (
     StatusRequest,
 )
 
-
-def _show(body: Any) -> str:
-    text = json.dumps(body, separators=(",", ":"), allow_nan=True)
-    return text if len(text) <= 200 else text[:197] + "..."
+_show = rest_codec.show_json
 
 
 def _signature_name(body: Any) -> str:
@@ -45,9 +40,8 @@ def _signature_name(body: Any) -> str:
 class RestApi:
     """Serves parsed REST calls against one ``DataPlane``; thread-safe (holds no per-request state)."""
 
-    def __init__(self, dataplane: Any, timeout_ms: int | None) -> None:
+    def __init__(self, dataplane: Any) -> None:
         self._dataplane = dataplane
-        self._deadline = Deadline(timeout_ms / 1000.0 if timeout_ms and timeout_ms > 0 else None)
 
     def handle(self, route: routes.Route, body: bytes) -> bytes:
         """The JSON answer to ``route`` (HTTP 200), or a ``ServingError`` carrying TF Serving's status."""
@@ -55,9 +49,6 @@ class RestApi:
             return self._dispatch(route, body)
         except CodecError as exc:
             raise InvalidArgument(str(exc)) from exc
-
-    def close(self) -> None:
-        self._deadline.close()
 
     def _dispatch(self, route: routes.Route, body: bytes) -> bytes:
         spec = ModelSpec(route.model_name, route.version, route.label)
@@ -82,14 +73,14 @@ class RestApi:
             # Pin the version resolve() chose: the tensors were decoded for its signature.
             pinned = ModelSpec(resolved.name, resolved.version, None, resolved.signature_name)
             try:
-                response = self._deadline.call(self._dataplane.predict, PredictRequest(pinned, inputs))
+                response = self._dataplane.predict(PredictRequest(pinned, inputs))
                 break
             except NotFound:
                 # A hot reload retired the pinned version between resolve and predict: resolve again, once,
                 # unless the client asked for that exact version.
                 if attempt or requested.version is not None:
                     raise
-        return rest_codec.dumps(rest_codec.encode_predict_response(response.outputs, fmt))
+        return rest_codec.dumps_response(rest_codec.encode_predict_response(response.outputs, fmt))
 
     def _classify_or_regress(self, kind: str, spec: ModelSpec, raw: bytes) -> bytes:
         body = rest_codec.loads(raw)
@@ -97,5 +88,5 @@ class RestApi:
         examples = rest_codec.decode_examples(body, Example)
         request = ExamplesRequest(ModelSpec(spec.name, spec.version, spec.label, signature), tuple(examples))
         if kind == routes.CLASSIFY:
-            return jsonfmt.encode(jsonfmt.classify_json(self._deadline.call(self._dataplane.classify, request)))
-        return jsonfmt.encode(jsonfmt.regress_json(self._deadline.call(self._dataplane.regress, request)))
+            return jsonfmt.encode(jsonfmt.classify_json(self._dataplane.classify(request)))
+        return jsonfmt.encode(jsonfmt.regress_json(self._dataplane.regress(request)))

@@ -1,18 +1,15 @@
-"""Reading a request body off the wire: Content-Length or chunked framing, a size limit, gzip decoding.
+"""A request body's size limit and gzip decoding (the HTTP framing itself is httptools', in ``protocol``).
 
-The limit is enforced before anything is buffered (a declared Content-Length over it is refused unread) and
-again after gzip decoding, so neither a huge upload nor a small gzip bomb can exhaust memory. TF Serving's
+The limit is enforced before anything is buffered (a declared Content-Length over it is refused unread), while
+a chunked body arrives, and again after gzip decoding, so neither a huge upload nor a small gzip bomb can exhaust memory. TF Serving's
 libevent server decodes ``Content-Encoding: gzip`` bodies the same way (``auto_uncompress_input``).
 """
 from __future__ import annotations
 
 import zlib
-from email.message import Message
-from typing import BinaryIO
+from collections.abc import Mapping
 
 from serving.errors import InvalidArgument, ResourceExhausted
-
-_MAX_CHUNK_LINE = 1024
 
 
 class PayloadTooLarge(ResourceExhausted):
@@ -27,20 +24,9 @@ class BadFraming(InvalidArgument):
     """The body's framing cannot be trusted (bad Content-Length or chunk header): answer 400 and close."""
 
 
-class ClientGone(Exception):
-    """The client closed the connection before sending the whole body; nothing can be answered."""
-
-
-def _read_exact(rfile: BinaryIO, n: int) -> bytes:
-    data = rfile.read(n)
-    if data is None or len(data) != n:
-        raise ClientGone(f"connection closed after {0 if data is None else len(data)} of {n} body bytes")
-    return data
-
-
-def declared_length(headers: Message) -> int | None:
+def declared_length(headers: Mapping[str, str]) -> int | None:
     """The Content-Length header as an int (None when absent); a malformed value is a framing error."""
-    value = headers.get("Content-Length")
+    value = headers.get("content-length")
     if value is None:
         return None
     value = value.strip()
@@ -49,49 +35,8 @@ def declared_length(headers: Message) -> int | None:
     return int(value)
 
 
-def is_chunked(headers: Message) -> bool:
-    return "chunked" in (headers.get("Transfer-Encoding") or "").lower()
-
-
 def too_large(size: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"Request body of {size} bytes exceeds the limit of {limit} bytes")
-
-
-def _read_chunked(rfile: BinaryIO, limit: int) -> bytes:
-    parts, total = [], 0
-    while True:
-        line = rfile.readline(_MAX_CHUNK_LINE + 1)
-        if not line:
-            raise ClientGone("connection closed inside a chunked body")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise BadFraming(f"Invalid chunk size line: {line[:64]!r}") from None
-        if size < 0:
-            raise BadFraming(f"Invalid chunk size line: {line[:64]!r}")
-        if size == 0:
-            break
-        total += size
-        if total > limit:
-            raise too_large(total, limit)
-        parts.append(_read_exact(rfile, size))
-        _read_exact(rfile, 2)  # the CRLF after each chunk
-    while True:  # trailer fields, up to the blank line
-        line = rfile.readline(_MAX_CHUNK_LINE + 1)
-        if line in (b"\r\n", b"\n", b""):
-            return b"".join(parts)
-
-
-def read_body(rfile: BinaryIO, headers: Message, limit: int) -> bytes:
-    """The raw (still encoded) body, or ``PayloadTooLarge`` / ``BadFraming`` / ``ClientGone``."""
-    if is_chunked(headers):
-        return _read_chunked(rfile, limit)
-    length = declared_length(headers)
-    if not length:
-        return b""
-    if length > limit:
-        raise too_large(length, limit)
-    return _read_exact(rfile, length)
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
@@ -111,8 +56,8 @@ def gunzip(data: bytes, limit: int) -> bytes:
     return bytes(out)
 
 
-def decode_content(body: bytes, headers: Message, limit: int) -> bytes:
+def decode_content(body: bytes, headers: Mapping[str, str], limit: int) -> bytes:
     """Undo ``Content-Encoding: gzip`` (the only encoding TF Serving decodes); other bodies pass through."""
-    if "gzip" in (headers.get("Content-Encoding") or "").lower():
+    if "gzip" in (headers.get("content-encoding") or "").lower():
         return gunzip(body, limit)
     return body

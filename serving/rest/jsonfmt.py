@@ -6,12 +6,12 @@ Each function mirrors the C++ writer named in its docstring, so clients parse th
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import numpy as np
 from google.protobuf import json_format
 
+from clients.tf_floats import tf_float32_scalar
 from serving.errors import InvalidArgument
 from serving.types import ClassifyResponse, MetadataResponse, RegressResponse, StatusResponse
 
@@ -31,18 +31,10 @@ def error_body(message: str) -> bytes:
 
 
 def tf_float(value: float) -> float:
-    """A float32 as TF Serving's ``WriteDecimal<float>`` prints it, returned as the double a client parses.
-
-    TF Serving prints ``%g`` (6 significant digits) when that round-trips through float32, else ``%.9g`` -- so
-    float32 0.1 reaches the client as 0.1, not 0.10000000149011612 (the exact value widened to double).
-    """
-    v = float(value)
-    if not math.isfinite(v):
-        return v
-    text = f"{v:g}"
-    if np.float32(float(text)) != np.float32(v):
-        text = f"{v:.9g}"
-    return float(text)
+    """A float32 as TF Serving's ``WriteDecimal<float>`` prints it, returned as the double a client parses
+    (``clients.tf_floats``): float32 0.1 reaches the client as 0.1, not 0.10000000149011612. Classification
+    scores and regression values are float32 in TF Serving's result protos."""
+    return tf_float32_scalar(value)
 
 
 def status_json(response: StatusResponse) -> dict:

@@ -1,65 +1,36 @@
-"""Body framing, size limits and gzip decoding of REST requests (serving.rest.body)."""
+"""Size limits and gzip decoding of REST request bodies (serving.rest.body); the framing is tested over the wire
+(tests/rest/test_http.py, the catalogue)."""
 from __future__ import annotations
 
 import gzip
-import io
-from email.message import Message
 
 import pytest
 
 from serving.errors import InvalidArgument
-from serving.rest.body import BadFraming, ClientGone, PayloadTooLarge, decode_content, gunzip, read_body
+from serving.rest.body import BadFraming, PayloadTooLarge, declared_length, decode_content, gunzip, too_large
 
 
-def headers(**fields: str) -> Message:
-    msg = Message()
-    for name, value in fields.items():
-        msg[name.replace("_", "-")] = value
-    return msg
+def headers(**fields: str) -> dict[str, str]:
+    """Header names as the HTTP layer hands them over: lower-case."""
+    return {name.replace("_", "-").lower(): value for name, value in fields.items()}
 
 
-def test_content_length_body_is_read_exactly_leaving_the_next_request_untouched() -> None:
-    rfile = io.BytesIO(b'{"a":1}GET / HTTP/1.1\r\n')
-    assert read_body(rfile, headers(Content_Length="7"), 100) == b'{"a":1}'
-    assert rfile.read() == b"GET / HTTP/1.1\r\n"
-
-
-def test_no_content_length_means_no_body() -> None:
-    assert read_body(io.BytesIO(b"ignored"), headers(), 100) == b""
-
-
-def test_declared_length_over_limit_is_refused_unread_with_413() -> None:
-    rfile = io.BytesIO(b"x" * 50)
-    with pytest.raises(PayloadTooLarge) as info:
-        read_body(rfile, headers(Content_Length="50"), 10)
-    assert info.value.http_status == 413
-    assert info.value.message == "Request body of 50 bytes exceeds the limit of 10 bytes"
-    assert rfile.tell() == 0
+def test_declared_length_is_read_and_absent_means_none() -> None:
+    assert declared_length(headers(Content_Length=" 7 ")) == 7
+    assert declared_length(headers()) is None
 
 
 @pytest.mark.parametrize("value", ["-1", "abc", "1e3", "12 13"])
 def test_malformed_content_length_is_a_framing_error(value: str) -> None:
-    with pytest.raises(BadFraming):
-        read_body(io.BytesIO(b""), headers(Content_Length=value), 100)
+    with pytest.raises(BadFraming) as info:
+        declared_length(headers(Content_Length=value))
+    assert info.value.http_status == 400
 
 
-def test_truncated_body_means_the_client_is_gone() -> None:
-    with pytest.raises(ClientGone):
-        read_body(io.BytesIO(b"abc"), headers(Content_Length="10"), 100)
-
-
-def test_chunked_body_with_extensions_and_trailers() -> None:
-    wire = b"4;ext=1\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\nX-Trailer: y\r\n\r\nNEXT"
-    rfile = io.BytesIO(wire)
-    assert read_body(rfile, headers(Transfer_Encoding="chunked"), 100) == b'{"a":1}'
-    assert rfile.read() == b"NEXT"
-
-
-def test_chunked_body_over_limit_and_bad_chunk_size() -> None:
-    with pytest.raises(PayloadTooLarge):
-        read_body(io.BytesIO(b"8\r\n12345678\r\n0\r\n\r\n"), headers(Transfer_Encoding="chunked"), 4)
-    with pytest.raises(BadFraming):
-        read_body(io.BytesIO(b"zz\r\n"), headers(Transfer_Encoding="chunked"), 4)
+def test_too_large_is_413_with_both_sizes() -> None:
+    error = too_large(50, 10)
+    assert isinstance(error, PayloadTooLarge) and error.http_status == 413
+    assert error.message == "Request body of 50 bytes exceeds the limit of 10 bytes"
 
 
 def test_gzip_round_trip_and_multi_member() -> None:

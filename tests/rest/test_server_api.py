@@ -1,6 +1,7 @@
 """The small public surface of serving.rest and its helpers that need no model: exports, deadline, metrics path."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -10,7 +11,7 @@ import serving.rest
 from serving.errors import DeadlineExceeded
 from serving.monitoring import Metrics, MonitoringSettings
 from serving.rest import prometheus
-from serving.rest.deadline import TIMEOUT_MESSAGE, Deadline
+from serving.rest.deadline import TIMEOUT_MESSAGE, CallPool
 
 
 def test_public_names_are_exactly_the_documented_ones() -> None:
@@ -31,38 +32,44 @@ def test_port_before_start_is_an_error_and_stop_before_start_is_a_no_op() -> Non
     assert server.in_flight == 0
 
 
-def test_deadline_gives_up_at_the_timeout_and_cancels_queued_calls() -> None:
-    deadline = Deadline(0.05, max_workers=1)
+def test_call_pool_gives_up_at_the_timeout_and_cancels_queued_calls() -> None:
+    pool = CallPool(1, 0.05)
     release, ran = threading.Event(), []
-    try:
+
+    async def scenario() -> None:
         start = time.monotonic()
         with pytest.raises(DeadlineExceeded) as info:
-            deadline.call(lambda _: release.wait(5), None)  # occupies the only worker
+            await pool.run(lambda _: release.wait(5), None)  # occupies the only worker
         assert info.value.message == TIMEOUT_MESSAGE and info.value.http_status == 504
         assert time.monotonic() - start < 1
         with pytest.raises(DeadlineExceeded):
-            deadline.call(ran.append, "queued")  # still queued at its deadline: cancelled, never run
+            await pool.run(ran.append, "queued")  # still queued at its deadline: cancelled, never run
         release.set()
-        assert deadline.call(lambda x: x * 2, 21) == 42
+        assert await pool.run(lambda x: x * 2, 21) == 42
+        assert await pool.run(lambda _: release.wait(5) and 1, None, deadline=False) == 1
         assert ran == []
+
+    try:
+        asyncio.run(scenario())
     finally:
         release.set()
-        deadline.close()
+        pool.close()
 
 
-def test_deadline_passes_results_and_errors_through_and_none_runs_inline() -> None:
-    def thread_of(_: object) -> threading.Thread:
-        return threading.current_thread()
+def test_call_pool_runs_off_the_loop_thread_and_passes_errors_through() -> None:
+    pool = CallPool(2, None)
 
-    inline = Deadline(None)
-    assert inline.call(thread_of, None) is threading.current_thread()
-    pooled = Deadline(5)
-    try:
-        assert pooled.call(thread_of, None) is not threading.current_thread()
+    async def scenario() -> None:
+        assert await pool.run(lambda _: threading.current_thread(), None) is not threading.current_thread()
         with pytest.raises(KeyError):
-            pooled.call({}.__getitem__, "missing")
+            await pool.run({}.__getitem__, "missing")
+
+    try:
+        asyncio.run(scenario())
     finally:
-        pooled.close()
+        pool.close()
+    with pytest.raises(ValueError, match="threads"):
+        CallPool(0, None)
 
 
 def test_metrics_path_defaults_to_tf_serving_path() -> None:

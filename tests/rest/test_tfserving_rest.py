@@ -79,6 +79,23 @@ def test_predict_nan_and_infinity_in_and_out(rest: RestClient) -> None:
     assert math.isnan(out[0]) and out[1] == math.inf and out[2] == -math.inf
 
 
+@pytest.mark.parametrize("body,expected", [
+    # issue 12 item 4: 0.5 * 0.2f + 2 is the float32 2.0999999046...; TF Serving writes "2.1", not its double.
+    (b'{"instances":[0.2]}', b'{"predictions":[2.1]}'),
+    (b'{"instances":[[0.2],[0.3],[0.7],[1.0]]}', b'{"predictions":[[2.1],[2.15],[2.35],[2.5]]}'),
+    (b'{"inputs":[[0.2],[0.3]]}', b'{"outputs":[[2.1],[2.15]]}'),
+    (b'{"inputs":{"x":[[0.2]]}}', b'{"outputs":[[2.1]]}'),
+    # %g does not read back to the same float32: TF Serving falls back to %.9g (not the shortest text 2.0617282).
+    (b'{"instances":[0.1234567]}', b'{"predictions":[2.06172824]}'),
+    (b'{"instances":[[NaN],[Infinity],[-Infinity],[0.2]]}', b'{"predictions":[[NaN],[Infinity],[-Infinity],[2.1]]}'),
+    (b'{"inputs":[NaN, 0.2]}', b'{"outputs":[NaN,2.1]}'),
+])
+def test_predict_writes_float32_as_tf_serving(rest: RestClient, body: bytes, expected: bytes) -> None:
+    """json_tensor.cc WriteDecimal<float>: %g when it reads back to the same float32, else %.9g; NaN/Infinity."""
+    reply = rest.post("/v1/models/default:predict", body)
+    assert (reply.status, reply.body) == (200, expected)
+
+
 def test_predict_b64_string_input(rest: RestClient) -> None:
     # A tf.Example string input sent as {"b64": ...} through :predict on the classify signature.
     instances = [{"b64": base64.b64encode(_example(2.0)).decode()}, {"b64": base64.b64encode(_example(4.0)).decode()}]
