@@ -35,6 +35,7 @@ import numpy as np
 from .backends import Backend, SignatureInfo, load_backend
 from .configfiles import BatchingParameters, batching_parameters_from_text
 from .errors import Internal, InvalidArgument, ResourceExhausted, ServingError, Unavailable
+from .monitoring import Metrics
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
 
@@ -46,6 +47,7 @@ class _Task:
     inputs: dict[str, np.ndarray]
     size: int
     done: threading.Event = field(default_factory=threading.Event)
+    enqueued: float = field(default_factory=time.perf_counter)
     outputs: dict[str, np.ndarray] | None = None
     error: BaseException | None = None
 
@@ -226,9 +228,10 @@ class _Scheduler:
 class BatchingBackend(Backend):
     """Wraps a loaded backend: ``predict`` calls are batched; everything else is delegated."""
 
-    def __init__(self, inner: Backend, params: BatchingParameters) -> None:
+    def __init__(self, inner: Backend, params: BatchingParameters, metrics: Metrics | None = None) -> None:
         self.inner = inner
         self.params = params
+        self.metrics = metrics
         self.platform = inner.platform
         self._scheduler = _Scheduler(params, self._run_batch)
 
@@ -281,6 +284,11 @@ class BatchingBackend(Backend):
         tasks = batch.tasks
         sizes = [t.size for t in tasks]
         padded = self._padded(sum(sizes))
+        if self.metrics is not None:
+            started = time.perf_counter()
+            for task in tasks:
+                self.metrics.batch_queued(self.params.thread_pool_name, (started - task.enqueued) * 1e6)
+            self.metrics.batch_processed(sum(sizes), padded)
         try:
             merged = merge_inputs(tasks, padded, self.params.pad_variable_length_inputs)
             outputs = self.inner.predict(batch.signature, merged, batch.output_filter or None)
@@ -319,11 +327,13 @@ def default_parameters() -> BatchingParameters:
     return batching_parameters_from_text("", "<defaults>")
 
 
-def make_backend_wrapper(params: BatchingParameters | None) -> Callable[[Backend], Backend]:
+def make_backend_wrapper(params: BatchingParameters | None,
+                         metrics: Metrics | None = None) -> Callable[[Backend], Backend]:
     """The ``ServerOptions.backend_wrapper`` for ``--enable_batching``: batches every loaded version.
 
     ``params`` come from ``--batching_parameters_file`` (``serving.configfiles.load_batching_parameters``);
-    None means the flag was not given, and TF Serving's defaults apply.
+    None means the flag was not given, and TF Serving's defaults apply. ``metrics`` receives TF Serving's
+    ``batching_session`` families (queuing latency, batch sizes, padding).
     """
     resolved = params or default_parameters()
-    return lambda backend: BatchingBackend(backend, resolved)
+    return lambda backend: BatchingBackend(backend, resolved, metrics)

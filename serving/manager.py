@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from .backends import Backend, LoadError, load_backend
+from .backends.warmup import WARMUP_FILE
 from .cli import ServerOptions
 from .errors import FailedPrecondition, InvalidArgument, NotFound, Unknown
 from .model_config import ModelConfig, ModelServerConfig, platform_of, validate, validate_transition
+from .monitoring import Metrics
 from .registry import ModelSnapshot, Registry, ServableVersion
 from .types import VersionStatus
 from .versions import aspired_versions, list_versions
@@ -33,9 +36,11 @@ Loader = Callable[[str, Path], Backend]
 class ModelManager:
     """Owns the desired config, the per-version states, the label map and the poller thread."""
 
-    def __init__(self, options: ServerOptions, registry: Registry, loader: Loader | None = None) -> None:
+    def __init__(self, options: ServerOptions, registry: Registry, loader: Loader | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.options = options
         self.registry = registry
+        self.metrics = metrics or Metrics()
         self._loader = loader or self._load_backend
         self._sync_lock = threading.RLock()
         self._state_lock = threading.Lock()
@@ -158,13 +163,25 @@ class ModelManager:
     def _load_backend(self, platform: str, path: Path) -> Backend:
         opts = self.options
         backend = load_backend(platform, path, intra_op_threads=opts.intra_op_threads,
-                               inter_op_threads=opts.inter_op_threads)
+                               inter_op_threads=opts.inter_op_threads, num_workers=opts.num_workers)
         if opts.enable_model_warmup:
-            for _ in range(max(1, opts.num_request_iterations_for_warmup)):
-                backend.warmup()
+            self._warmup(backend, path)
         if opts.backend_wrapper is not None:
             backend = opts.backend_wrapper(backend)
         return backend
+
+    def _warmup(self, backend: Backend, path: Path) -> None:
+        """Replay the warmup records, timed as TF Serving's ``model_warmup_latency`` (only with a warmup file)."""
+        start, status = time.perf_counter(), "OK"
+        try:
+            for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
+                backend.warmup()
+        except LoadError as exc:
+            status = exc.code
+            raise
+        finally:
+            if (path / WARMUP_FILE).is_file():
+                self.metrics.warmup(str(path), status, (time.perf_counter() - start) * 1e6)
 
     def _load(self, model: ModelConfig, version: int, path: Path) -> None:
         name = model.name
@@ -174,6 +191,7 @@ class ModelManager:
         attempts = 1 + max(0, self.options.max_num_load_retries)
         error: tuple[str, str] = ("UNKNOWN", "")
         for attempt in range(attempts):
+            start = time.perf_counter()
             try:
                 backend = self._loader(platform_of(model), path)
             except LoadError as exc:
@@ -182,10 +200,12 @@ class ModelManager:
                 log.exception("Unexpected error loading %s version %d", name, version)
                 error = ("UNKNOWN", f"{type(exc).__name__}: {exc}")
             else:
+                self.metrics.load(str(path), True, (time.perf_counter() - start) * 1e6)
                 self._publish_version(name, ServableVersion(name, version, backend))
                 self._set_state(name, version, "AVAILABLE")
                 log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
                 return
+            self.metrics.load(str(path), False, (time.perf_counter() - start) * 1e6)
             log.error("Loading servable {name: %s version: %d} failed (attempt %d of %d): %s",
                       name, version, attempt + 1, attempts, error[1])
             if attempt + 1 < attempts and self._stop.wait(self.options.load_retry_interval_micros / 1e6):

@@ -23,6 +23,7 @@ from .model_config import ConfigError, ModelServerConfig, load_config_file, sing
 from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
 from .registry import Registry
+from .workers import CONTROL_ENV, Supervisor
 
 log = logging.getLogger("serving")
 VERSION = "2.21.0-local"
@@ -57,24 +58,44 @@ def _side_configs(opts: ServerOptions):
     return ssl, monitoring, batching
 
 
-def _batching_wrapper(opts: ServerOptions, params):
-    """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper(params)`` wraps each loaded
-    backend; without that module requests are served unbatched (logged)."""
+def _batching_wrapper(opts: ServerOptions, params, metrics: Metrics):
+    """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper`` wraps each loaded backend."""
     if not opts.enable_batching:
         return None
-    try:
-        from .batching import make_backend_wrapper  # provided by the batching work
-    except ImportError:
-        log.warning("--enable_batching: serving.batching is not available; serving without batching")
-        return None
-    return make_backend_wrapper(params)
+    from .batching import make_backend_wrapper
+
+    return make_backend_wrapper(params, metrics)
+
+
+def grpc_threads(opts: ServerOptions, params) -> int:
+    """gRPC handler threads: ``--grpc_max_threads``, else TF Serving's 4 x cores, plus, with batching, room for
+    the requests that fill the batches.
+
+    A synchronous gRPC handler holds its thread while its request waits in a batch, so with 4 x cores threads
+    at most 4 x cores requests can ever be merged. With ``--enable_batching`` the default adds one batch per
+    batch thread and one being filled (capped: threads are cheap while waiting, not free).
+    """
+    from .backends.base import usable_cores
+
+    if opts.grpc_max_threads:
+        return opts.grpc_max_threads
+    base = 4 * usable_cores()
+    if not opts.enable_batching:
+        return base
+    from .batching import default_parameters
+
+    params = params or default_parameters()
+    return base + min(512, params.max_batch_size * (params.num_batch_threads + 1))
 
 
 class ModelServer:
     """The whole server in one object (tests and tools may run it in-process)."""
 
     def __init__(self, options: ServerOptions) -> None:
+        from .workers import WorkerLink
+
         self.options = options
+        self.link = WorkerLink.from_env()  # set in a --num_workers worker process
         self.metrics = Metrics()
         self.registry = Registry()
         self.grpc = None
@@ -90,8 +111,11 @@ class ModelServer:
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         ssl, monitoring, batching = _side_configs(opts)
-        opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching))
-        self.manager = ModelManager(opts, self.registry)
+        opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching, self.metrics))
+        self._grpc_threads = grpc_threads(opts, batching)
+        if self.link is not None:  # a worker: start from the config every worker runs now
+            config = self.link.join() or config
+        self.manager = ModelManager(opts, self.registry, metrics=self.metrics)
         self.dataplane = DataPlane(self.registry, self.manager, self.metrics)
         try:
             self.manager.reload_config(config, first=True)
@@ -99,17 +123,23 @@ class ModelServer:
             raise StartupError(f"Failed to start server. Error: {exc.code.name}: {exc.message}") from exc
         self._start_grpc(ssl)
         self._start_rest(monitoring)
-        self.poller = Poller(self.manager, fs_every=opts.file_system_poll_wait_seconds,
-                             config_every=opts.model_config_file_poll_wait_seconds, config_loader=reloader)
-        self.poller.start()
+        if self.link is not None:  # the supervisor runs the polls and every reload, on every worker at once
+            self.dataplane.reloader = self.link.reload
+            self.link.serve(self.manager.reload_config, self.manager.sync, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        else:
+            self.poller = Poller(self.manager, fs_every=opts.file_system_poll_wait_seconds,
+                                 config_every=opts.model_config_file_poll_wait_seconds, config_loader=reloader)
+            self.poller.start()
         self.dataplane.set_ready()
 
     def _start_grpc(self, ssl) -> None:
         from .grpc import GrpcServer
 
         opts = self.options
-        self.grpc = GrpcServer(self.dataplane, opts.host, opts.port, max_threads=opts.grpc_max_threads,
-                               ssl_config=ssl, channel_arguments=opts.grpc_channel_arguments)
+        # Workers share the port (SO_REUSEPORT); the kernel spreads new connections over them.
+        self.grpc = GrpcServer(self.dataplane, opts.host, opts.port, max_threads=self._grpc_threads,
+                               ssl_config=ssl, channel_arguments=opts.grpc_channel_arguments,
+                               reuse_port=self.link is not None)
         try:
             port = self.grpc.start()
         except (OSError, ValueError) as exc:
@@ -129,7 +159,7 @@ class ModelServer:
 
         timeout = opts.rest_api_timeout_in_ms if opts.rest_api_timeout_in_ms > 0 else None
         self.rest = RestServer(self.dataplane, opts.host, opts.rest_api_port, timeout_ms=timeout, monitoring=settings,
-                               max_body_bytes=opts.rest_api_max_body_bytes)
+                               max_body_bytes=opts.rest_api_max_body_bytes, reuse_port=self.link is not None)
         try:
             self.rest.start()
         except OSError as exc:
@@ -148,12 +178,17 @@ class ModelServer:
             self.poller.stop()
         if self.manager is not None:
             self.manager.stop()
+        if self.link is not None:
+            self.link.close()
 
 
 def _configure_logging() -> None:
+    from .monitoring import WORKER_ENV
+
+    worker = os.environ.get(WORKER_ENV)
     logging.basicConfig(
         level=os.environ.get("SERVING_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname).1s %(name)s] %(message)s",
+        format="%(asctime)s %(levelname).1s %(name)s" + (f" worker-{worker}" if worker else "") + "] %(message)s",
         stream=sys.stderr,
     )
 
@@ -170,10 +205,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"python -m serving: error: {exc}\n(run python -m serving --help for the flags)", file=sys.stderr)
         return 2
-    server = ModelServer(options)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if options.num_workers > 1 and not os.environ.get(CONTROL_ENV):
+        return _supervise(argv, options, stop)
+    server = ModelServer(options)
     try:
         server.start()
     except StartupError as exc:
@@ -187,3 +224,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("Shutting down")
     server.stop()
     return 0
+
+
+def _supervise(argv: list[str], options: ServerOptions, stop: threading.Event) -> int:
+    """``--num_workers=N`` (N > 1): this process supervises N worker processes (``serving.workers``)."""
+    try:
+        config, reloader = _config_source(options)
+        _side_configs(options)  # the same start-up errors as one process, before any worker starts
+    except (ConfigError, StartupError) as exc:
+        log.error("%s", exc)
+        return 1
+    return Supervisor(argv, options, config, reloader).run(stop)

@@ -32,7 +32,7 @@ class GrpcServer:
     """Owns the grpc.Server; ``start()`` binds (port 0 picks a free one) and serves on grpc's own threads."""
 
     def __init__(self, dataplane: DataPlane, host: str, port: int, *, max_threads: int = 0,
-                 ssl_config=None, channel_arguments: str = "") -> None:
+                 ssl_config=None, channel_arguments: str = "", reuse_port: bool = False) -> None:
         self.dataplane = dataplane
         self.host = host
         self.requested_port = port
@@ -41,7 +41,7 @@ class GrpcServer:
         self.options = [
             ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", -1),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),  # --num_workers: processes share the port
             *parse_channel_arguments(channel_arguments),
         ]
         self._server: grpc.Server | None = None

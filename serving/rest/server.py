@@ -30,9 +30,11 @@ class RestHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], api: RestApi, *, max_body_bytes: int, monitoring: MonitoringSettings | None
+        self, address: tuple[str, int], api: RestApi, *, max_body_bytes: int, monitoring: MonitoringSettings | None,
+        reuse_port: bool = False,
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.allow_reuse_port = reuse_port  # --num_workers: processes share the port (SO_REUSEPORT)
         self.api = api
         self.max_body_bytes = max_body_bytes
         self.monitoring = monitoring
@@ -111,6 +113,7 @@ class RestServer:
         timeout_ms: int | None = None,
         monitoring: MonitoringSettings | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        reuse_port: bool = False,
     ) -> None:
         if max_body_bytes <= 0:
             raise ValueError(f"max_body_bytes must be positive, got {max_body_bytes}")
@@ -119,6 +122,7 @@ class RestServer:
         self._timeout_ms = timeout_ms
         self._monitoring = monitoring
         self._max_body_bytes = max_body_bytes
+        self._reuse_port = reuse_port
         self._httpd: RestHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -141,7 +145,8 @@ class RestServer:
         api = RestApi(self._dataplane, self._timeout_ms)
         try:
             self._httpd = RestHTTPServer(
-                self._address, api, max_body_bytes=self._max_body_bytes, monitoring=self._monitoring
+                self._address, api, max_body_bytes=self._max_body_bytes, monitoring=self._monitoring,
+                reuse_port=self._reuse_port,
             )
         except BaseException:
             api.close()
