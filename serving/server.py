@@ -23,7 +23,7 @@ from .model_config import ConfigError, ModelServerConfig, load_config_file, sing
 from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
 from .registry import Registry
-from .workers import CONTROL_ENV, Supervisor
+from .workers import CONTROL_ENV, Supervisor, startup_configs
 
 log = logging.getLogger("serving")
 VERSION = "2.21.0-local"
@@ -113,12 +113,17 @@ class ModelServer:
         ssl, monitoring, batching = _side_configs(opts)
         opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching, self.metrics))
         self._grpc_threads = grpc_threads(opts, batching)
+        then = None
         if self.link is not None:  # a worker: start from the config every worker runs now
-            config = self.link.join() or config
+            joined = self.link.join()
+            if joined is not None:
+                config, then = startup_configs(joined)
         self.manager = ModelManager(opts, self.registry, metrics=self.metrics)
         self.dataplane = DataPlane(self.registry, self.manager, self.metrics)
         try:
             self.manager.reload_config(config, first=True)
+            if then is not None:
+                self.manager.reload_config(then)
         except ServingError as exc:
             raise StartupError(f"Failed to start server. Error: {exc.code.name}: {exc.message}") from exc
         self._start_grpc(ssl)

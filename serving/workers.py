@@ -48,7 +48,9 @@ from .monitoring import MULTIPROC_ENV, WORKER_ENV
 log = logging.getLogger("serving.workers")
 
 CONTROL_ENV = "SERVING_CONTROL_SOCKET"
-RESTART_BACKOFF_S = 1.0
+RESTART_DELAY_S = 0.5  # doubled for each start that dies within STABLE_AFTER_S, up to MAX_RESTART_DELAY_S
+MAX_RESTART_DELAY_S = 30.0
+STABLE_AFTER_S = 10.0
 STOP_GRACE_S = 30.0
 
 
@@ -93,6 +95,16 @@ def error_from_reply(reply: dict[str, Any]) -> errors.ServingError:
 
 
 # ---------------------------------------------------------------------------- worker side
+def startup_configs(config: ModelServerConfig) -> tuple[ModelServerConfig, ModelServerConfig | None]:
+    """How a (re)started worker reaches ``config``: first without its labels (TF Serving refuses a label on a
+    version not loaded yet), then, when it has labels, ``config`` itself, before the worker opens its ports."""
+    bare = ModelServerConfig()
+    bare.CopyFrom(config)
+    for model in bare.model_config_list.config:
+        model.ClearField("version_labels")
+    return (bare, config) if bare != config else (config, None)
+
+
 class WorkerLink:
     """A worker's end of the control channel (``from_env`` returns None outside ``--num_workers`` mode)."""
 
@@ -182,7 +194,10 @@ class WorkerLink:
 class _Worker:
     index: int
     process: subprocess.Popen
+    failures: int = 0  # consecutive starts that died within STABLE_AFTER_S
     started: float = field(default_factory=time.monotonic)
+    died: float | None = None
+    restart_at: float = 0.0
     conn: socket.socket | None = None
     wfile: Any = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -272,12 +287,12 @@ class Supervisor:
             self._reserved.append(rest_sock)
             self.rest_port = rest_sock.getsockname()[1]
 
-    def _spawn(self, index: int) -> None:
+    def _spawn(self, index: int, failures: int = 0) -> None:
         env = dict(os.environ)
         env.update({CONTROL_ENV: self._control_path, WORKER_ENV: str(index), MULTIPROC_ENV: self._metrics_dir})
         args = [*self.argv, f"--port={self.grpc_port}", f"--rest_api_port={self.rest_port}"]
         process = subprocess.Popen([sys.executable, "-m", "serving", *args], env=env)
-        worker = _Worker(index, process)
+        worker = _Worker(index, process, failures)
         with self._state:
             self._workers[index] = worker
             self._by_pid[process.pid] = worker
@@ -313,20 +328,27 @@ class Supervisor:
                 self._poll_config()
                 next_cfg = time.monotonic() + cfg_every
             if now >= next_fs:
-                self._broadcast({"op": "sync"})
+                self._broadcast({"op": "sync"}, starting=False)  # a starting worker scans when it loads
                 next_fs = time.monotonic() + fs_every
 
     def _restart_dead(self) -> None:
+        """Start a dead worker again; one that keeps dying soon after its start waits longer each time."""
+        now = time.monotonic()
         for worker in list(self._workers.values()):
             status = worker.process.poll()
             if status is None or self._stopping.is_set():
                 continue
-            if time.monotonic() - worker.started < RESTART_BACKOFF_S:
-                continue  # a worker that keeps dying at once is not restarted in a hot loop
-            log.error("Worker %d (pid %d) exited with status %s; restarting it", worker.index,
-                      worker.process.pid, status)
-            self._forget(worker)
-            self._spawn(worker.index)
+            if worker.died is None:
+                worker.died = now
+                failures = worker.failures + 1 if now - worker.started < STABLE_AFTER_S else 0
+                worker.failures = failures
+                delay = min(MAX_RESTART_DELAY_S, RESTART_DELAY_S * 2 ** max(0, failures - 1))
+                log.error("Worker %d (pid %d) exited with status %s; restarting it in %.1f s", worker.index,
+                          worker.process.pid, status, delay)
+                self._forget(worker)
+                worker.restart_at = now + delay
+            if now >= worker.restart_at:
+                self._spawn(worker.index, worker.failures)
 
     def _forget(self, worker: _Worker) -> None:
         from prometheus_client import multiprocess
@@ -407,7 +429,7 @@ class Supervisor:
     def _forwarded_reload(self, worker: _Worker, message: dict[str, Any]) -> None:
         reply = self._apply(_config_of(message["config"]))
         try:
-            _send(worker.wfile, worker.lock, {"op": "reply", "id": message["id"], **reply})
+            _send(worker.wfile, worker.lock, {**reply, "op": "reply", "id": message["id"]})
         except OSError:
             log.warning("Worker %d left before its reload was answered", worker.index)
 
@@ -422,7 +444,9 @@ class Supervisor:
                 log.error("Config reload applied by %d of %d workers: %s", len(applied), len(replies),
                           next(r for r in replies if not r.get("ok")).get("message"))
         failed = [r for r in replies if not r.get("ok")]
-        return failed[0] if failed else {"ok": True}
+        if not failed:
+            return {"ok": True}
+        return {"ok": False, "code": failed[0].get("code", "UNKNOWN"), "message": failed[0].get("message", "")}
 
     def _poll_config(self) -> None:
         try:
@@ -438,15 +462,19 @@ class Supervisor:
         else:
             log.error("Model config reload failed (%s): %s", reply.get("code"), reply.get("message"))
 
-    def _broadcast(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+    def _broadcast(self, message: dict[str, Any], *, starting: bool = True) -> list[dict[str, Any]]:
         with self._commands:
-            return self._broadcast_locked(message)
+            return self._broadcast_locked(message, starting=starting)
 
-    def _broadcast_locked(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+    def _broadcast_locked(self, message: dict[str, Any], *, starting: bool = True) -> list[dict[str, Any]]:
+        """Send ``message`` to every joined worker and wait for every answer. A worker still starting runs it
+        once it serves (``starting``), or is skipped."""
         futures = []
         for worker in list(self._workers.values()):
             if worker.wfile is None or worker.process.poll() is not None:
                 continue  # not joined yet (it will start from the current config) or gone
+            if not starting and not worker.ready.is_set():
+                continue
             self._next_id += 1
             future: Future = Future()
             worker.pending[self._next_id] = future
