@@ -42,8 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
-from .model_config import ConfigError, ModelServerConfig
+from .model_config import ModelServerConfig
 from .monitoring import MULTIPROC_ENV, WORKER_ENV
+from .poller import changed_config
 
 log = logging.getLogger("serving.workers")
 
@@ -449,12 +450,8 @@ class Supervisor:
         return {"ok": False, "code": failed[0].get("code", "UNKNOWN"), "message": failed[0].get("message", "")}
 
     def _poll_config(self) -> None:
-        try:
-            config = self._config_loader()
-        except ConfigError as exc:
-            log.error("Not reloading the model config: %s", exc)
-            return
-        if config == self._current:
+        config = changed_config(self._config_loader, self._current)
+        if config is None:
             return
         reply = self._apply(config)
         if reply.get("ok"):
