@@ -12,7 +12,11 @@ with that tensor's first element (TF Serving's ``AddPadding``; outputs keep the 
 Scheduling follows ``BasicBatchScheduler``: per queue an open batch collects tasks until it holds
 ``max_batch_size`` rows (``max_execution_batch_size`` with ``enable_large_batch_splitting``, which also
 splits a large task across batches) or ``batch_timeout_micros`` passed since its first task; with a timeout
-of 0 an idle batch thread takes the open batch at once. ``num_batch_threads`` threads run batches. A batch
+of 0 an idle batch thread takes the open batch at once. At most ``num_batch_threads`` batches run at a time.
+A batch that is due when a request enqueues (timeout 0, or a full batch) while a run slot is free is run on
+that request's own thread: the request's tensors were decoded on that thread, so batching then costs no
+thread hand-off at all (the hand-off dominated small models); otherwise the ``num_batch_threads`` threads
+run batches as they come due, while the waiting requests' threads sleep. A batch
 is padded up to the next ``allowed_batch_sizes`` entry with copies of its first row, and the padding is
 sliced off again. A task that needs a new batch while ``max_enqueued_batches`` batches of its queue are
 waiting is refused with RESOURCE_EXHAUSTED (HTTP 429), the message TF Serving uses.
@@ -134,6 +138,7 @@ class _Scheduler:
         self._queues: dict[tuple, deque[_Batch]] = {}
         self._cond = threading.Condition()
         self._stopped = False
+        self._running = 0  # batches being run, by batch threads or by callers (at most num_batch_threads)
         self._threads = [threading.Thread(target=self._work, name=f"{params.thread_pool_name}-{i}", daemon=True)
                          for i in range(params.num_batch_threads)]
         for thread in self._threads:
@@ -174,8 +179,29 @@ class _Scheduler:
                 batch.size += cut
                 batch.closed = batch.size >= self.capacity
                 tasks.append(task)
-            self._cond.notify()
+            ready = self._claim(time.monotonic())
+            if ready is None:
+                self._cond.notify()
+        if ready is not None:  # a batch is due and a run slot is free: run it here, no hand-off to a thread
+            self._run_claimed(ready)
         return tasks
+
+    def _claim(self, now: float) -> _Batch | None:
+        """Take the batch due now, if fewer than ``num_batch_threads`` batches are running (call under the lock)."""
+        if self._running >= self.params.num_batch_threads:
+            return None
+        batch, _ = self._take(now)
+        if batch is not None:
+            self._running += 1
+        return batch
+
+    def _run_claimed(self, batch: _Batch) -> None:
+        try:
+            self._run(batch)
+        finally:
+            with self._cond:
+                self._running -= 1
+                self._cond.notify()
 
     def _take(self, now: float) -> tuple[_Batch | None, float | None]:
         """The batch to run now (oldest first), else how long until the next open batch times out."""
@@ -202,13 +228,20 @@ class _Scheduler:
         while True:
             with self._cond:
                 while True:
-                    batch, wait = self._take(time.monotonic())
+                    now = time.monotonic()
+                    batch = self._claim(now)
                     if batch is not None:
                         break
-                    if self._stopped:
+                    if self._stopped and not self._queues:
                         return
+                    wait = self._take_wait(now) if self._running < self.params.num_batch_threads else None
                     self._cond.wait(wait)
-            self._run(batch)
+            self._run_claimed(batch)
+
+    def _take_wait(self, now: float) -> float | None:
+        """Seconds until the oldest open batch times out (None: no open batch)."""
+        waits = [queue[0].deadline - now for queue in self._queues.values() if queue]
+        return max(0.0, min(waits)) if waits else None
 
     def queued_rows(self) -> int:
         """Rows waiting in batches no thread has taken yet (for tests and monitoring)."""

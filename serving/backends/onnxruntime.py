@@ -45,14 +45,17 @@ def session_options(intra_op_threads: int = 0, inter_op_threads: int = 0, num_wo
     """``ort.SessionOptions`` for a server: this process's share of the cores, no spinning, all optimizations.
 
     0 means "the default": ``cpu_share(num_workers)`` intra-op threads, ``DEFAULT_INTER_OP_THREADS``
-    inter-op threads (sequential execution uses only the intra-op pool).
+    inter-op thread (sequential execution uses only the intra-op pool). More than one inter-op thread
+    (``--tensorflow_inter_op_parallelism``) switches to ORT's parallel execution mode, TF's meaning of the flag.
     """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = intra_op_threads or cpu_share(num_workers)
     opts.inter_op_num_threads = inter_op_threads or DEFAULT_INTER_OP_THREADS
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # TF's inter-op threads run independent ops in parallel; ORT does that only in parallel execution mode.
+    parallel = opts.inter_op_num_threads > 1
+    opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")

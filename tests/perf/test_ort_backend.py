@@ -71,8 +71,13 @@ def test_session_uses_this_processes_share_of_the_cores_without_spinning(backend
 
 
 def test_thread_flags_override_the_defaults(digits_version):
+    import onnxruntime as ort
+
     backend = OnnxRuntimeBackend.load(digits_version, intra_op_threads=2)
     assert backend.session.get_session_options().intra_op_num_threads == 2
+    assert backend.session.get_session_options().execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    parallel = OnnxRuntimeBackend.load(digits_version, inter_op_threads=2).session.get_session_options()
+    assert parallel.inter_op_num_threads == 2 and parallel.execution_mode == ort.ExecutionMode.ORT_PARALLEL
 
 
 def test_warmup_replays_every_record_the_exporter_wrote(backends, digits_version):
