@@ -15,8 +15,9 @@ splits a large task across batches) or ``batch_timeout_micros`` passed since its
 of 0 an idle batch thread takes the open batch at once. At most ``num_batch_threads`` batches run at a time.
 A batch that is due when a request enqueues (timeout 0, or a full batch) while a run slot is free is run on
 that request's own thread: the request's tensors were decoded on that thread, so batching then costs no
-thread hand-off at all (the hand-off dominated small models); otherwise the ``num_batch_threads`` threads
-run batches as they come due, while the waiting requests' threads sleep. A batch
+thread hand-off at all (the hand-off dominated small models); a request that would be a batch of one at once
+(timeout 0, nothing of its kind waiting, a slot free) skips the queue entirely. Otherwise the
+``num_batch_threads`` threads run batches as they come due, while the waiting requests' threads sleep. A batch
 is padded up to the next ``allowed_batch_sizes`` entry with copies of its first row, and the padding is
 sliced off again. A task that needs a new batch while ``max_enqueued_batches`` batches of its queue are
 waiting is refused with RESOURCE_EXHAUSTED (HTTP 429), the message TF Serving uses.
@@ -195,13 +196,27 @@ class _Scheduler:
             self._running += 1
         return batch
 
+    def claim_alone(self, key: tuple, size: int) -> bool:
+        """Take a run slot for a request that would be a batch on its own at once: batch_timeout_micros 0,
+        nothing of its kind waiting, a slot free, and it fits one batch. ``release()`` gives the slot back."""
+        if self.timeout or size > self.capacity:
+            return False
+        with self._cond:
+            if self._stopped or key in self._queues or self._running >= self.params.num_batch_threads:
+                return False
+            self._running += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify()
+
     def _run_claimed(self, batch: _Batch) -> None:
         try:
             self._run(batch)
         finally:
-            with self._cond:
-                self._running -= 1
-                self._cond.notify()
+            self.release()
 
     def _take(self, now: float) -> tuple[_Batch | None, float | None]:
         """The batch to run now (oldest first), else how long until the next open batch times out."""
@@ -296,6 +311,8 @@ class BatchingBackend(Backend):
             raise InvalidArgument(f"Task size {size} is larger than maximum input batch size "
                                   f"{self.params.max_batch_size}")
         key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
+        if self._padded(size) == size and self._scheduler.claim_alone(key, size):
+            return self._run_alone(signature, arrays, out_filter, size)
         tasks = self._scheduler.submit(key, signature, out_filter, arrays, size)
         for task in tasks:
             task.done.wait()
@@ -304,6 +321,20 @@ class BatchingBackend(Backend):
         if len(tasks) == 1:
             return dict(tasks[0].outputs)
         return {name: np.concatenate([t.outputs[name] for t in tasks]) for name in tasks[0].outputs}
+
+    def _run_alone(self, signature: str, arrays: dict[str, np.ndarray], out_filter: tuple[str, ...],
+                   size: int) -> dict[str, np.ndarray]:
+        """A batch of exactly this request, run here (``claim_alone`` took its run slot): what the scheduler
+        would do with it, without a task, a merge or a split."""
+        try:
+            if self.metrics is not None:
+                self.metrics.batch_queued(self.params.thread_pool_name, 0.0)
+                self.metrics.batch_processed(size, size)
+            outputs = self.inner.predict(signature, arrays, out_filter or None)
+            split_outputs(outputs, [size], size)  # the batched path's check, so behaviour never depends on load
+            return dict(outputs)
+        finally:
+            self._scheduler.release()
 
     def queued_rows(self) -> int:
         """Rows waiting for a batch thread (0 when idle)."""
