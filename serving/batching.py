@@ -12,7 +12,12 @@ with that tensor's first element (TF Serving's ``AddPadding``; outputs keep the 
 Scheduling follows ``BasicBatchScheduler``: per queue an open batch collects tasks until it holds
 ``max_batch_size`` rows (``max_execution_batch_size`` with ``enable_large_batch_splitting``, which also
 splits a large task across batches) or ``batch_timeout_micros`` passed since its first task; with a timeout
-of 0 an idle batch thread takes the open batch at once. ``num_batch_threads`` threads run batches. A batch
+of 0 an idle batch thread takes the open batch at once. At most ``num_batch_threads`` batches run at a time.
+A batch that is due when a request enqueues (timeout 0, or a full batch) while a run slot is free is run on
+that request's own thread: the request's tensors were decoded on that thread, so batching then costs no
+thread hand-off at all (the hand-off dominated small models); a request that would be a batch of one at once
+(timeout 0, nothing of its kind waiting, a slot free) skips the queue entirely. Otherwise the
+``num_batch_threads`` threads run batches as they come due, while the waiting requests' threads sleep. A batch
 is padded up to the next ``allowed_batch_sizes`` entry with copies of its first row, and the padding is
 sliced off again. A task that needs a new batch while ``max_enqueued_batches`` batches of its queue are
 waiting is refused with RESOURCE_EXHAUSTED (HTTP 429), the message TF Serving uses.
@@ -35,6 +40,7 @@ import numpy as np
 from .backends import Backend, SignatureInfo, load_backend
 from .configfiles import BatchingParameters, batching_parameters_from_text
 from .errors import Internal, InvalidArgument, ResourceExhausted, ServingError, Unavailable
+from .monitoring import Metrics
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
 
@@ -46,6 +52,7 @@ class _Task:
     inputs: dict[str, np.ndarray]
     size: int
     done: threading.Event = field(default_factory=threading.Event)
+    enqueued: float = field(default_factory=time.perf_counter)
     outputs: dict[str, np.ndarray] | None = None
     error: BaseException | None = None
 
@@ -132,6 +139,7 @@ class _Scheduler:
         self._queues: dict[tuple, deque[_Batch]] = {}
         self._cond = threading.Condition()
         self._stopped = False
+        self._running = 0  # batches being run, by batch threads or by callers (at most num_batch_threads)
         self._threads = [threading.Thread(target=self._work, name=f"{params.thread_pool_name}-{i}", daemon=True)
                          for i in range(params.num_batch_threads)]
         for thread in self._threads:
@@ -172,8 +180,43 @@ class _Scheduler:
                 batch.size += cut
                 batch.closed = batch.size >= self.capacity
                 tasks.append(task)
-            self._cond.notify()
+            ready = self._claim(time.monotonic())
+            if ready is None:
+                self._cond.notify()
+        if ready is not None:  # a batch is due and a run slot is free: run it here, no hand-off to a thread
+            self._run_claimed(ready)
         return tasks
+
+    def _claim(self, now: float) -> _Batch | None:
+        """Take the batch due now, if fewer than ``num_batch_threads`` batches are running (call under the lock)."""
+        if self._running >= self.params.num_batch_threads:
+            return None
+        batch, _ = self._take(now)
+        if batch is not None:
+            self._running += 1
+        return batch
+
+    def claim_alone(self, key: tuple, size: int) -> bool:
+        """Take a run slot for a request that would be a batch on its own at once: batch_timeout_micros 0,
+        nothing of its kind waiting, a slot free, and it fits one batch. ``release()`` gives the slot back."""
+        if self.timeout or size > self.capacity:
+            return False
+        with self._cond:
+            if self._stopped or key in self._queues or self._running >= self.params.num_batch_threads:
+                return False
+            self._running += 1
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._running -= 1
+            self._cond.notify()
+
+    def _run_claimed(self, batch: _Batch) -> None:
+        try:
+            self._run(batch)
+        finally:
+            self.release()
 
     def _take(self, now: float) -> tuple[_Batch | None, float | None]:
         """The batch to run now (oldest first), else how long until the next open batch times out."""
@@ -200,13 +243,20 @@ class _Scheduler:
         while True:
             with self._cond:
                 while True:
-                    batch, wait = self._take(time.monotonic())
+                    now = time.monotonic()
+                    batch = self._claim(now)
                     if batch is not None:
                         break
-                    if self._stopped:
+                    if self._stopped and not self._queues:
                         return
+                    wait = self._take_wait(now) if self._running < self.params.num_batch_threads else None
                     self._cond.wait(wait)
-            self._run(batch)
+            self._run_claimed(batch)
+
+    def _take_wait(self, now: float) -> float | None:
+        """Seconds until the oldest open batch times out (None: no open batch)."""
+        waits = [queue[0].deadline - now for queue in self._queues.values() if queue]
+        return max(0.0, min(waits)) if waits else None
 
     def queued_rows(self) -> int:
         """Rows waiting in batches no thread has taken yet (for tests and monitoring)."""
@@ -226,9 +276,10 @@ class _Scheduler:
 class BatchingBackend(Backend):
     """Wraps a loaded backend: ``predict`` calls are batched; everything else is delegated."""
 
-    def __init__(self, inner: Backend, params: BatchingParameters) -> None:
+    def __init__(self, inner: Backend, params: BatchingParameters, metrics: Metrics | None = None) -> None:
         self.inner = inner
         self.params = params
+        self.metrics = metrics
         self.platform = inner.platform
         self._scheduler = _Scheduler(params, self._run_batch)
 
@@ -260,6 +311,8 @@ class BatchingBackend(Backend):
             raise InvalidArgument(f"Task size {size} is larger than maximum input batch size "
                                   f"{self.params.max_batch_size}")
         key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
+        if self._padded(size) == size and self._scheduler.claim_alone(key, size):
+            return self._run_alone(signature, arrays, out_filter, size)
         tasks = self._scheduler.submit(key, signature, out_filter, arrays, size)
         for task in tasks:
             task.done.wait()
@@ -268,6 +321,20 @@ class BatchingBackend(Backend):
         if len(tasks) == 1:
             return dict(tasks[0].outputs)
         return {name: np.concatenate([t.outputs[name] for t in tasks]) for name in tasks[0].outputs}
+
+    def _run_alone(self, signature: str, arrays: dict[str, np.ndarray], out_filter: tuple[str, ...],
+                   size: int) -> dict[str, np.ndarray]:
+        """A batch of exactly this request, run here (``claim_alone`` took its run slot): what the scheduler
+        would do with it, without a task, a merge or a split."""
+        try:
+            if self.metrics is not None:
+                self.metrics.batch_queued(self.params.thread_pool_name, 0.0)
+                self.metrics.batch_processed(size, size)
+            outputs = self.inner.predict(signature, arrays, out_filter or None)
+            split_outputs(outputs, [size], size)  # the batched path's check, so behaviour never depends on load
+            return dict(outputs)
+        finally:
+            self._scheduler.release()
 
     def queued_rows(self) -> int:
         """Rows waiting for a batch thread (0 when idle)."""
@@ -281,6 +348,11 @@ class BatchingBackend(Backend):
         tasks = batch.tasks
         sizes = [t.size for t in tasks]
         padded = self._padded(sum(sizes))
+        if self.metrics is not None:
+            started = time.perf_counter()
+            for task in tasks:
+                self.metrics.batch_queued(self.params.thread_pool_name, (started - task.enqueued) * 1e6)
+            self.metrics.batch_processed(sum(sizes), padded)
         try:
             merged = merge_inputs(tasks, padded, self.params.pad_variable_length_inputs)
             outputs = self.inner.predict(batch.signature, merged, batch.output_filter or None)
@@ -319,11 +391,13 @@ def default_parameters() -> BatchingParameters:
     return batching_parameters_from_text("", "<defaults>")
 
 
-def make_backend_wrapper(params: BatchingParameters | None) -> Callable[[Backend], Backend]:
+def make_backend_wrapper(params: BatchingParameters | None,
+                         metrics: Metrics | None = None) -> Callable[[Backend], Backend]:
     """The ``ServerOptions.backend_wrapper`` for ``--enable_batching``: batches every loaded version.
 
     ``params`` come from ``--batching_parameters_file`` (``serving.configfiles.load_batching_parameters``);
-    None means the flag was not given, and TF Serving's defaults apply.
+    None means the flag was not given, and TF Serving's defaults apply. ``metrics`` receives TF Serving's
+    ``batching_session`` families (queuing latency, batch sizes, padding).
     """
     resolved = params or default_parameters()
-    return lambda backend: BatchingBackend(backend, resolved)
+    return lambda backend: BatchingBackend(backend, resolved, metrics)

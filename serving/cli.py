@@ -66,7 +66,8 @@ FLAGS: tuple[Flag, ...] = (
          "Read batching_params.pbtxt from each version directory.", IGNORED),
     Flag("monitoring_config_file", str, "", "MonitoringConfig text proto (Prometheus endpoint on REST)."),
     Flag("ssl_config_file", str, "", "SSLConfig text proto: TLS for gRPC."),
-    Flag("grpc_max_threads", int, 0, "Max threads serving gRPC calls (0: TF Serving's default of 4 x cores)."),
+    Flag("grpc_max_threads", int, 0, "Max threads serving gRPC calls (0: TF Serving's default of 4 x cores, "
+         "plus enough to fill the batches with --enable_batching)."),
     Flag("grpc_channel_arguments", str, "", "Extra gRPC server arguments 'key=value,...'."),
     Flag("grpc_socket_path", str, "", "Also serve gRPC on this UNIX domain socket (clients: unix:PATH); "
          "removed on shutdown."),
@@ -93,6 +94,9 @@ FLAGS: tuple[Flag, ...] = (
     Flag("enable_profiler", parse_bool, True, "TensorFlow profiler service.", IGNORED),
     Flag("use_alts_credentials", parse_bool, False, "ALTS credentials for gRPC.", REFUSED),
     Flag("prefer_tflite_model", parse_bool, False, "Serve model.tflite when present.", REFUSED),
+    Flag("num_workers", int, 1, "Extension (not a TF Serving flag): N server processes share the gRPC and REST "
+         "ports (SO_REUSEPORT), each with its own copy of the models; reloads, labels and metrics stay "
+         "consistent across them. 1: one process, as TF Serving."),
 )
 
 
@@ -142,6 +146,7 @@ class ServerOptions:
     enable_profiler: bool = True
     use_alts_credentials: bool = False
     prefer_tflite_model: bool = False
+    num_workers: int = 1
     # Not flags: the batching wrapper (set by the process wiring when --enable_batching) wraps each loaded
     # backend; ``None`` serves the backend as loaded.
     backend_wrapper: Callable[[Any], Any] | None = field(default=None, compare=False)
@@ -199,6 +204,8 @@ def _check(opts: ServerOptions) -> None:
     for name in ("port", "rest_api_port"):
         if not 0 <= getattr(opts, name) <= 65535:
             raise UsageError(f"--{name} must be in 0..65535")
+    if opts.num_workers < 1:
+        raise UsageError("--num_workers must be at least 1")
     if opts.rest_api_max_body_bytes <= 0:
         raise UsageError("--rest_api_max_body_bytes must be positive")
     if opts.rest_api_port and opts.rest_api_port == opts.port:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TypeVar
 
 import numpy as np
@@ -40,6 +41,9 @@ from .validation import check_inputs, check_output_filter, classify_outputs, reg
 log = logging.getLogger("serving.dataplane")
 T = TypeVar("T")
 
+# TF Serving's runtime label of ``:tensorflow:serving:runtime_latency`` per backend platform.
+RUNTIME_LABELS = {"tensorflow": "TF1", "onnxruntime": "ONNXRuntime"}
+
 
 class DataPlane:
     """Serves requests from the registry the ``ModelManager`` keeps up to date."""
@@ -50,6 +54,9 @@ class DataPlane:
         self.metrics = metrics or Metrics()
         self._ready = False
         self._shutting_down = False
+        # Where HandleReloadConfigRequest goes: this process's manager, or (in a --num_workers worker) the
+        # supervisor, which applies it on every worker before answering.
+        self.reloader: Callable[[ModelServerConfig], None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def set_ready(self, ready: bool = True) -> None:
@@ -61,6 +68,15 @@ class DataPlane:
     def ready(self) -> bool:
         """True once the initial models are loaded and until shutdown begins."""
         return self._ready and not self._shutting_down
+
+    @contextmanager
+    def request_scope(self, entrypoint: str, api: str, model_name: str) -> Iterator[None]:
+        """What a protocol adapter wraps one request in: TF Serving's ``request_count`` and, when the block
+        succeeds, ``request_latency`` with ``entrypoint`` ("GRPC" or "REST") and the adapter's ``api`` name
+        (gRPC: "Predict"/"Classify"/"Regress"; REST: the URL's verb, "" for GETs). As in TF Serving these are
+        front-end metrics: the DataPlane's own methods record runtime and example metrics, never requests."""
+        with self.metrics.request(model_name, api, entrypoint):
+            yield
 
     # ---------------------------------------------------------------- resolution
     def resolve(self, spec: ModelSpec) -> tuple[ResolvedSpec, SignatureInfo]:
@@ -84,20 +100,12 @@ class DataPlane:
             raise FailedPrecondition(f"Serving signature key \"{name}\" not found.")
         return ResolvedSpec(servable.name, servable.version, name), signature
 
-    def _serve(self, api: str, spec: ModelSpec, work: Callable[[ServableVersion], T]) -> T:
-        """Lease the version, run ``work``, record the metric; every failure leaves as a ServingError."""
+    def _serve(self, spec: ModelSpec, work: Callable[[ServableVersion], T]) -> T:
+        """Lease the version and run ``work``; every failure leaves as a ServingError."""
         if self._shutting_down:
             raise Unavailable("Server is shutting down")
-        start = time.perf_counter()
-        status = "OK"
-        try:
-            with self.registry.lease(spec) as servable:
-                return work(servable)
-        except ServingError as exc:
-            status = exc.code.name
-            raise
-        finally:
-            self.metrics.observe(spec.name, api, "dataplane", status, (time.perf_counter() - start) * 1e6)
+        with self.registry.lease(spec) as servable:
+            return work(servable)
 
     # ---------------------------------------------------------------- predict
     def predict(self, req: PredictRequest) -> PredictResponse:
@@ -105,17 +113,18 @@ class DataPlane:
             resolved, signature = self._signature(servable, req.model.signature_name)
             inputs = check_inputs(signature, req.inputs)
             outputs = check_output_filter(signature, req.output_filter)
-            values = self._run(servable, lambda: servable.backend.predict(resolved.signature_name, inputs, outputs))
+            values = self._run(servable, "Predict",
+                               lambda: servable.backend.predict(resolved.signature_name, inputs, outputs))
             return PredictResponse(resolved, values)
 
-        return self._serve("predict", req.model, work)
+        return self._serve(req.model, work)
 
     # ---------------------------------------------------------------- classify / regress
     def classify(self, req: ExamplesRequest) -> ClassifyResponse:
-        return self._serve("classify", req.model, lambda servable: self._classify(servable, req))
+        return self._serve(req.model, lambda servable: self._classify(servable, req, count=True))
 
     def regress(self, req: ExamplesRequest) -> RegressResponse:
-        return self._serve("regress", req.model, lambda servable: self._regress(servable, req))
+        return self._serve(req.model, lambda servable: self._regress(servable, req, count=True))
 
     def _examples_signature(self, servable: ServableVersion, spec: ModelSpec, method: str, examples) -> tuple:
         resolved, signature = self._signature(servable, spec.signature_name)
@@ -132,15 +141,21 @@ class DataPlane:
             raise InvalidArgument("Input is empty.")
         return resolved, signature
 
-    def _classify(self, servable: ServableVersion, req: ExamplesRequest) -> ClassifyResponse:
+    def _classify(self, servable: ServableVersion, req: ExamplesRequest, count: bool = False) -> ClassifyResponse:
         resolved, signature = self._examples_signature(servable, req.model, CLASSIFY_METHOD, req.examples)
-        raw = self._run(servable, lambda: servable.backend.classify(resolved.signature_name, list(req.examples)))
+        if count:
+            self.metrics.examples(req.model.name, len(req.examples))
+        raw = self._run(servable, "Classify",
+                        lambda: servable.backend.classify(resolved.signature_name, list(req.examples)))
         classes, scores = classify_outputs(signature, raw, len(req.examples))
         return ClassifyResponse(resolved, classes, scores)
 
-    def _regress(self, servable: ServableVersion, req: ExamplesRequest) -> RegressResponse:
+    def _regress(self, servable: ServableVersion, req: ExamplesRequest, count: bool = False) -> RegressResponse:
         resolved, signature = self._examples_signature(servable, req.model, REGRESS_METHOD, req.examples)
-        raw = self._run(servable, lambda: servable.backend.regress(resolved.signature_name, list(req.examples)))
+        if count:
+            self.metrics.examples(req.model.name, len(req.examples))
+        raw = self._run(servable, "Regress",
+                        lambda: servable.backend.regress(resolved.signature_name, list(req.examples)))
         return RegressResponse(resolved, regress_values(signature, raw, len(req.examples)))
 
     def multi_inference(self, req: MultiInferenceRequest) -> MultiInferenceResponse:
@@ -160,6 +175,8 @@ class DataPlane:
                 raise Unimplemented(f"Unsupported signature method_name: {task.method}")
 
         def work(servable: ServableVersion) -> MultiInferenceResponse:
+            if req.examples:
+                self.metrics.examples(first.name, len(req.examples))
             results = []
             for task in req.tasks:
                 sub = ExamplesRequest(task.model, req.examples)
@@ -167,7 +184,7 @@ class DataPlane:
                 results.append(run(servable, sub))
             return MultiInferenceResponse(tuple(results))
 
-        return self._serve("multi_inference", first, work)
+        return self._serve(first, work)
 
     # ---------------------------------------------------------------- metadata / status / config
     def metadata(self, req: MetadataRequest) -> MetadataResponse:
@@ -183,7 +200,7 @@ class DataPlane:
             resolved = ResolvedSpec(servable.name, servable.version, "")
             return MetadataResponse(resolved, signature_def_map(servable.backend))
 
-        return self._serve("metadata", req.model, work)
+        return self._serve(req.model, work)
 
     def status(self, req: StatusRequest) -> StatusResponse:
         """``GetModelStatusImpl``: one version when the spec names a version number, otherwise every version.
@@ -198,15 +215,20 @@ class DataPlane:
         return StatusResponse(self.manager.version_states(spec.name, spec.version))
 
     def reload_config(self, config: ModelServerConfig) -> None:
-        """Replace the whole model config (gRPC HandleReloadConfigRequest and the config-file poller)."""
-        self.manager.reload_config(config)
+        """Replace the whole model config (gRPC HandleReloadConfigRequest): answers once it is applied."""
+        (self.reloader or self.manager.reload_config)(config)
 
     # ---------------------------------------------------------------- backend call
-    @staticmethod
-    def _run(servable: ServableVersion, call: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """Run a backend call; the runtime refusing the request's tensors is INVALID_ARGUMENT, else INTERNAL."""
+    def _run(self, servable: ServableVersion, api: str,
+             call: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """Run a backend call, timed as ``runtime_latency``; the runtime refusing the request's tensors is
+        INVALID_ARGUMENT, anything else INTERNAL."""
+        start = time.perf_counter()
         try:
-            return dict(call())
+            values = dict(call())
+            runtime = RUNTIME_LABELS.get(servable.backend.platform, servable.backend.platform)
+            self.metrics.runtime(servable.name, api, runtime, (time.perf_counter() - start) * 1e6)
+            return values
         except ServingError:
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this one boundary, never swallowed

@@ -24,6 +24,7 @@ from .backends.warmup import WARMUP_FILE
 from .cli import ServerOptions
 from .errors import FailedPrecondition, NotFound, Unknown
 from .model_config import ModelConfig, ModelServerConfig, platform_of, validate, validate_transition
+from .monitoring import Metrics
 from .registry import ModelSnapshot, Registry, ServableVersion
 from .types import VersionStatus
 from .versions import aspired_versions, list_versions
@@ -36,9 +37,11 @@ Loader = Callable[[str, Path], Backend]
 class ModelManager:
     """Owns the desired config, the per-version states, the label map and the poller thread."""
 
-    def __init__(self, options: ServerOptions, registry: Registry, loader: Loader | None = None) -> None:
+    def __init__(self, options: ServerOptions, registry: Registry, loader: Loader | None = None,
+                 metrics: Metrics | None = None) -> None:
         self.options = options
         self.registry = registry
+        self.metrics = metrics or Metrics()
         self._loader = loader or self._load_backend
         self._sync_lock = threading.RLock()
         self._state_lock = threading.Lock()
@@ -164,7 +167,7 @@ class ModelManager:
     def _load_backend(self, platform: str, path: Path) -> Backend:
         opts = self.options
         backend = load_backend(platform, path, intra_op_threads=opts.intra_op_threads,
-                               inter_op_threads=opts.inter_op_threads)
+                               inter_op_threads=opts.inter_op_threads, num_workers=opts.num_workers)
         if opts.enable_model_warmup:
             self._warm_up(backend, path)
         if opts.backend_wrapper is not None:
@@ -172,15 +175,21 @@ class ModelManager:
         return backend
 
     def _warm_up(self, backend: Backend, path: Path) -> None:
-        """Replay the warmup records ``--num_request_iterations_for_warmup`` times, logging TF Serving's line."""
+        """Replay the warmup records ``--num_request_iterations_for_warmup`` times, logging TF Serving's line
+        and timing it as TF Serving's ``model_warmup_latency`` (only when there is a warmup file)."""
         warmup_path = path / WARMUP_FILE
         if not warmup_path.is_file():
             log.info("No warmup data file found at %s", warmup_path)
             return
-        start = time.perf_counter()
-        records = 0
-        for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
-            records = backend.warmup()
+        start, status, records = time.perf_counter(), "OK", 0
+        try:
+            for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
+                records = backend.warmup()
+        except LoadError as exc:
+            status = exc.code
+            raise
+        finally:
+            self.metrics.warmup(str(path), status, (time.perf_counter() - start) * 1e6)
         log.info("Finished reading warmup data for model at %s. Number of warmup records read: %d. "
                  "Elapsed time (microseconds): %d.", warmup_path, records, (time.perf_counter() - start) * 1e6)
 
@@ -192,6 +201,7 @@ class ModelManager:
         attempts = 1 + max(0, self.options.max_num_load_retries)
         error: tuple[str, str] = ("UNKNOWN", "")
         for attempt in range(attempts):
+            start = time.perf_counter()
             try:
                 backend = self._loader(platform_of(model), path)
             except LoadError as exc:
@@ -200,10 +210,12 @@ class ModelManager:
                 log.exception("Unexpected error loading %s version %d", name, version)
                 error = ("UNKNOWN", f"{type(exc).__name__}: {exc}")
             else:
+                self.metrics.load(str(path), True, (time.perf_counter() - start) * 1e6)
                 self._publish_version(name, ServableVersion(name, version, backend))
                 self._set_state(name, version, "AVAILABLE")
                 log.info("Successfully loaded servable version {name: %s version: %d}", name, version)
                 return
+            self.metrics.load(str(path), False, (time.perf_counter() - start) * 1e6)
             log.error("Loading servable {name: %s version: %d} failed (attempt %d of %d): %s",
                       name, version, attempt + 1, attempts, error[1])
             if attempt + 1 < attempts and self._stop.wait(self.options.load_retry_interval_micros / 1e6):

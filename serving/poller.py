@@ -20,6 +20,18 @@ from .model_config import ConfigError, ModelServerConfig
 log = logging.getLogger("serving.poller")
 
 
+def changed_config(loader: Callable[[], ModelServerConfig], current: ModelServerConfig) -> ModelServerConfig | None:
+    """The config file's content when it differs from ``current``; None when unchanged or unreadable (logged,
+    and the running config stays). Shared by this poller and the ``--num_workers`` supervisor."""
+    try:
+        config = loader()
+    except ConfigError as exc:
+        # TF Serving's PollFilesystemAndReloadConfig wording; the running config stays.
+        log.error("Failed to read ModelServerConfig file: %s. Not reloading the model config", exc)
+        return None
+    return None if config == current else config
+
+
 class Poller:
     """Owns the polling thread of one ``ModelManager``."""
 
@@ -62,13 +74,8 @@ class Poller:
                 next_cfg = time.monotonic() + (self.config_every or float("inf"))
 
     def _poll_config(self) -> None:
-        try:
-            config = self.config_loader()
-        except ConfigError as exc:
-            # TF Serving's PollFilesystemAndReloadConfig wording; the running config stays.
-            log.error("Failed to read ModelServerConfig file: %s. Not reloading the model config", exc)
-            return
-        if config == self.manager.config:
+        config = changed_config(self.config_loader, self.manager.config)
+        if config is None:
             return
         try:
             self.manager.reload_config(config)

@@ -26,6 +26,7 @@ from .poller import Poller
 from .registry import Registry
 from .quiet import import_tensorflow_quietly
 from .unix_socket import claim  # standard library only (serving.grpc would import TensorFlow)
+from .workers import CONTROL_ENV, Supervisor, startup_configs
 
 log = logging.getLogger("serving")
 VERSION = "2.21.0-local"
@@ -60,34 +61,54 @@ def _side_configs(opts: ServerOptions):
     return ssl, monitoring, batching
 
 
-def _check_socket_path(opts: ServerOptions) -> None:
+def _check_socket_path(path: str) -> None:
     """A taken ``--grpc_socket_path`` fails start-up before minutes of model loading, not after."""
-    if not opts.grpc_socket_path:
+    if not path:
         return
     try:
-        claim(opts.grpc_socket_path)
+        claim(path)
     except OSError as exc:
         raise StartupError(str(exc)) from exc
 
 
-def _batching_wrapper(opts: ServerOptions, params):
-    """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper(params)`` wraps each loaded
-    backend; without that module requests are served unbatched (logged)."""
+def _batching_wrapper(opts: ServerOptions, params, metrics: Metrics):
+    """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper`` wraps each loaded backend."""
     if not opts.enable_batching:
         return None
-    try:
-        from .batching import make_backend_wrapper  # provided by the batching work
-    except ImportError:
-        log.warning("--enable_batching: serving.batching is not available; serving without batching")
-        return None
-    return make_backend_wrapper(params)
+    from .batching import make_backend_wrapper
+
+    return make_backend_wrapper(params, metrics)
+
+
+def grpc_threads(opts: ServerOptions, params) -> int:
+    """gRPC handler threads: ``--grpc_max_threads``, else TF Serving's 4 x cores, plus, with batching, room for
+    the requests that fill the batches.
+
+    A synchronous gRPC handler holds its thread while its request waits in a batch, so with 4 x cores threads
+    at most 4 x cores requests can ever be merged. With ``--enable_batching`` the default adds one batch per
+    batch thread and one being filled (capped: threads are cheap while waiting, not free).
+    """
+    from .backends.base import usable_cores
+
+    if opts.grpc_max_threads:
+        return opts.grpc_max_threads
+    base = 4 * usable_cores()
+    if not opts.enable_batching:
+        return base
+    from .batching import default_parameters
+
+    params = params or default_parameters()
+    return base + min(512, params.max_batch_size * (params.num_batch_threads + 1))
 
 
 class ModelServer:
     """The whole server in one object (tests and tools may run it in-process)."""
 
     def __init__(self, options: ServerOptions) -> None:
+        from .workers import WorkerLink
+
         self.options = options
+        self.link = WorkerLink.from_env()  # set in a --num_workers worker process
         self.metrics = Metrics()
         self.registry = Registry()
         self.grpc = None
@@ -103,15 +124,25 @@ class ModelServer:
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         ssl, monitoring, batching = _side_configs(opts)
-        _check_socket_path(opts)
+        # One UNIX socket cannot be shared like a port: with --num_workers, worker 0 serves it.
+        self._socket_path = opts.grpc_socket_path if self.link is None or self.link.index == 0 else ""
+        _check_socket_path(self._socket_path)
         # TensorFlow comes in with the first import of tensorflow_serving.apis (the gRPC adapter) or a TF model:
         # import it here, once, with its CPU-only start-up noise filtered (after the checks that need no TF).
         import_tensorflow_quietly()
-        opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching))
-        self.manager = ModelManager(opts, self.registry)
+        opts = replace(opts, backend_wrapper=opts.backend_wrapper or _batching_wrapper(opts, batching, self.metrics))
+        self._grpc_threads = grpc_threads(opts, batching)
+        then = None
+        if self.link is not None:  # a worker: start from the config every worker runs now
+            joined = self.link.join()
+            if joined is not None:
+                config, then = startup_configs(joined)
+        self.manager = ModelManager(opts, self.registry, metrics=self.metrics)
         self.dataplane = DataPlane(self.registry, self.manager, self.metrics)
         try:
             self.manager.reload_config(config, first=True)
+            if then is not None:
+                self.manager.reload_config(then)
         except ServingError as exc:
             raise StartupError(f"Failed to start server. Error: {exc.code.name}: {exc.message}") from exc
         # Everything allocated so far (TensorFlow's and ONNX Runtime's module state, the loaded models: ~400k
@@ -121,9 +152,13 @@ class ModelServer:
         gc.freeze()
         self._start_grpc(ssl)
         self._start_rest(monitoring)
-        self.poller = Poller(self.manager, fs_every=opts.file_system_poll_wait_seconds,
-                             config_every=opts.model_config_file_poll_wait_seconds, config_loader=reloader)
-        self.poller.start()
+        if self.link is not None:  # the supervisor runs the polls and every reload, on every worker at once
+            self.dataplane.reloader = self.link.reload
+            self.link.serve(self.manager.reload_config, self.manager.sync, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        else:
+            self.poller = Poller(self.manager, fs_every=opts.file_system_poll_wait_seconds,
+                                 config_every=opts.model_config_file_poll_wait_seconds, config_loader=reloader)
+            self.poller.start()
         self.dataplane.set_ready()
         self.grpc.mark_serving()
 
@@ -131,17 +166,19 @@ class ModelServer:
         from .grpc import GrpcServer
 
         opts = self.options
-        self.grpc = GrpcServer(self.dataplane, opts.host, opts.port, max_threads=opts.grpc_max_threads,
+        # Workers share the port (SO_REUSEPORT); the kernel spreads new connections over them.
+        self.grpc = GrpcServer(self.dataplane, opts.host, opts.port, max_threads=self._grpc_threads,
                                ssl_config=ssl, channel_arguments=opts.grpc_channel_arguments,
-                               socket_path=opts.grpc_socket_path,
-                               health_check=opts.enable_grpc_healthcheck_service)
+                               socket_path=self._socket_path,
+                               health_check=opts.enable_grpc_healthcheck_service,
+                               reuse_port=self.link is not None)
         try:
             port = self.grpc.start()
         except (OSError, ValueError) as exc:
             raise StartupError(str(exc)) from exc
         log.info("Running gRPC ModelServer at %s:%d ...", opts.host, port)
-        if opts.grpc_socket_path:
-            log.info("Running gRPC ModelServer at UNIX socket %s ...", opts.grpc_socket_path)
+        if self._socket_path:
+            log.info("Running gRPC ModelServer at UNIX socket %s ...", self._socket_path)
 
     def _start_rest(self, monitoring) -> None:
         opts = self.options
@@ -156,7 +193,8 @@ class ModelServer:
 
         timeout = opts.rest_api_timeout_in_ms if opts.rest_api_timeout_in_ms > 0 else None
         self.rest = RestServer(self.dataplane, opts.host, opts.rest_api_port, timeout_ms=timeout, monitoring=settings,
-                               max_body_bytes=opts.rest_api_max_body_bytes, num_threads=opts.rest_api_num_threads)
+                               max_body_bytes=opts.rest_api_max_body_bytes, num_threads=opts.rest_api_num_threads,
+                               reuse_port=self.link is not None)
         try:
             self.rest.start()
         except OSError as exc:
@@ -177,12 +215,17 @@ class ModelServer:
             self.poller.stop()
         if self.manager is not None:
             self.manager.stop()
+        if self.link is not None:
+            self.link.close()
 
 
 def _configure_logging() -> None:
+    from .monitoring import WORKER_ENV
+
+    worker = os.environ.get(WORKER_ENV)
     logging.basicConfig(
         level=os.environ.get("SERVING_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname).1s %(name)s] %(message)s",
+        format="%(asctime)s %(levelname).1s %(name)s" + (f" worker-{worker}" if worker else "") + "] %(message)s",
         stream=sys.stderr,
     )
 
@@ -199,10 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"python -m serving: error: {exc}\n(run python -m serving --help for the flags)", file=sys.stderr)
         return 2
-    server = ModelServer(options)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if options.num_workers > 1 and not os.environ.get(CONTROL_ENV):
+        return _supervise(argv, options, stop)
+    server = ModelServer(options)
     try:
         server.start()
     except StartupError as exc:
@@ -216,3 +261,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("Shutting down")
     server.stop()
     return 0
+
+
+def _supervise(argv: list[str], options: ServerOptions, stop: threading.Event) -> int:
+    """``--num_workers=N`` (N > 1): this process supervises N worker processes (``serving.workers``)."""
+    try:
+        config, reloader = _config_source(options)
+        _side_configs(options)  # the same start-up errors as one process, before any worker starts
+    except (ConfigError, StartupError) as exc:
+        log.error("%s", exc)
+        return 1
+    return Supervisor(argv, options, config, reloader).run(stop)

@@ -10,6 +10,7 @@ very code the local server serves with.
 """
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,23 @@ PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
 DEFAULT_SIGNATURE = "serving_default"
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (its affinity mask, which taskset and cgroup cpusets narrow)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_share(num_workers: int = 1) -> int:
+    """Intra-op threads one worker process gets by default: its share of the cores (at least one).
+
+    With N worker processes each runtime gets cores // N threads, so N concurrent large requests fill the
+    machine without oversubscribing it (see docs/perf/workers.md).
+    """
+    return max(1, usable_cores() // max(1, num_workers))
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,15 @@ A local-server extension (TF Serving itself rejects ``model_platform: "onnxrunti
 signature's keys, so the graph is exposed as that one predict signature and clients cannot tell the
 backends apart (beyond the parity tolerance).
 
-Session options are tuned for the small CPUs this bundle targets: one intra-op thread and no spinning by
-default. The server already runs many requests concurrently (one per gRPC/REST worker thread), and for a
-model the size of the digits MLP a second intra-op thread costs more in thread wake-ups than it saves.
-Spinning threads would burn the cores the protocol threads need. ``--tensorflow_intra_op_parallelism`` and
-``--tensorflow_inter_op_parallelism`` override the defaults, as they do for the TensorFlow backend.
+Threads (docs/perf/workers.md): by default a session gets this process's share of the cores as intra-op
+threads (``cpu_share``: all usable cores, divided by ``--num_workers``), so one large request (MobileNetV2)
+runs on every core as it would with ORT's own default, and one sequential inter-op thread. Spinning is off:
+under concurrency the calling threads already keep the cores busy, and spinning pool threads would burn the
+cycles the protocol threads need (ORT's pool is per session, shared by concurrent ``run`` calls, so N
+concurrent requests never start N x threads). A small model (the digits MLP) is not slowed: ORT's cost model
+runs its tiny kernels inline on the calling thread. ``--tensorflow_intra_op_parallelism`` and
+``--tensorflow_inter_op_parallelism`` (or ``--tensorflow_session_parallelism``) override the defaults, as
+they do for the TensorFlow backend.
 """
 from __future__ import annotations
 
@@ -19,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidArgument
-from .base import DEFAULT_SIGNATURE, PREDICT_METHOD, Backend, LoadError, SignatureInfo, TensorInfo
+from .base import DEFAULT_SIGNATURE, PREDICT_METHOD, Backend, LoadError, SignatureInfo, TensorInfo, cpu_share
 from .ort_contrib import register_contrib_ops
 from .warmup import WarmupError, read_warmup_requests
 
 ONNX_FILE = "model.onnx"
-DEFAULT_INTRA_OP_THREADS = 1
 DEFAULT_INTER_OP_THREADS = 1
 
 _ORT_TYPES = {
@@ -40,18 +43,21 @@ def _info(arg) -> TensorInfo:
     return TensorInfo(name=arg.name, dtype=_ORT_TYPES.get(arg.type, arg.type), shape=shape)
 
 
-def session_options(intra_op_threads: int = 0, inter_op_threads: int = 0):
-    """``ort.SessionOptions`` for a small shared CPU: few threads, no spinning, all graph optimizations.
+def session_options(intra_op_threads: int = 0, inter_op_threads: int = 0, num_workers: int = 1):
+    """``ort.SessionOptions`` for a server: this process's share of the cores, no spinning, all optimizations.
 
-    0 means "the default": ``DEFAULT_INTRA_OP_THREADS`` / ``DEFAULT_INTER_OP_THREADS`` (not ORT's
-    one-thread-per-core default, which oversubscribes a server that already runs requests in parallel).
+    0 means "the default": ``cpu_share(num_workers)`` intra-op threads, ``DEFAULT_INTER_OP_THREADS``
+    inter-op thread (sequential execution uses only the intra-op pool). More than one inter-op thread
+    (``--tensorflow_inter_op_parallelism``) switches to ORT's parallel execution mode, TF's meaning of the flag.
     """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = intra_op_threads or DEFAULT_INTRA_OP_THREADS
+    opts.intra_op_num_threads = intra_op_threads or cpu_share(num_workers)
     opts.inter_op_num_threads = inter_op_threads or DEFAULT_INTER_OP_THREADS
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # TF's inter-op threads run independent ops in parallel; ORT does that only in parallel execution mode.
+    parallel = opts.inter_op_num_threads > 1
+    opts.execution_mode = ort.ExecutionMode.ORT_PARALLEL if parallel else ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
@@ -77,14 +83,14 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def load(cls, version_dir: Path, *, intra_op_threads: int = 0, inter_op_threads: int = 0,
-             **_) -> OnnxRuntimeBackend:
+             num_workers: int = 1, **_) -> OnnxRuntimeBackend:
         """Open ``<version_dir>/model.onnx`` on the CPU provider; ``LoadError(code=NOT_FOUND)`` when missing."""
         import onnxruntime as ort
 
         path = Path(version_dir) / ONNX_FILE
         if not path.is_file():
             raise LoadError(_missing_onnx_message(Path(version_dir)), code="NOT_FOUND")
-        opts = session_options(intra_op_threads, inter_op_threads)
+        opts = session_options(intra_op_threads, inter_op_threads, num_workers)
         try:
             register_contrib_ops(opts, path)  # onnxruntime-extensions' string ops, only for models that use them
             session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])

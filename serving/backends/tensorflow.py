@@ -14,7 +14,7 @@ import numpy as np
 
 from clients.codecs import tensor_proto_to_ndarray
 
-from .base import DEFAULT_SIGNATURE, Backend, LoadError, SignatureInfo, TensorInfo
+from .base import DEFAULT_SIGNATURE, Backend, LoadError, SignatureInfo, TensorInfo, cpu_share
 from .warmup import iter_prediction_logs
 
 
@@ -64,7 +64,8 @@ class TensorFlowBackend(Backend):
         self._callables_lock = threading.Lock()
 
     @classmethod
-    def load(cls, version_dir: Path, *, intra_op_threads: int = 0, inter_op_threads: int = 0, **_) -> TensorFlowBackend:
+    def load(cls, version_dir: Path, *, intra_op_threads: int = 0, inter_op_threads: int = 0, num_workers: int = 1,
+             **_) -> TensorFlowBackend:
         tf = _tf()
         version_dir = Path(version_dir)
         if not (version_dir / "saved_model.pb").is_file() and not (version_dir / "saved_model.pbtxt").is_file():
@@ -73,6 +74,9 @@ class TensorFlowBackend(Backend):
                 code="NOT_FOUND",
             )
         graph = tf.Graph()
+        if num_workers > 1:  # one process: TF's own default (0 = every core); N processes: a share each
+            intra_op_threads = intra_op_threads or cpu_share(num_workers)
+            inter_op_threads = inter_op_threads or cpu_share(num_workers)
         config = tf.compat.v1.ConfigProto(
             intra_op_parallelism_threads=intra_op_threads, inter_op_parallelism_threads=inter_op_threads
         )

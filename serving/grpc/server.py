@@ -38,7 +38,7 @@ class GrpcServer:
 
     def __init__(self, dataplane: DataPlane, host: str, port: int, *, max_threads: int = 0,
                  ssl_config=None, channel_arguments: str = "", socket_path: str = "",
-                 health_check: bool = False) -> None:
+                 health_check: bool = False, reuse_port: bool = False) -> None:
         self.dataplane = dataplane
         self.socket_path = socket_path
         self.health = HealthReporter() if health_check else None
@@ -50,7 +50,7 @@ class GrpcServer:
         self.options = [
             ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", -1),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(reuse_port)),  # --num_workers: processes share the port
             *parse_channel_arguments(channel_arguments),
         ]
         self._server: grpc.Server | None = None

@@ -6,6 +6,7 @@ INTERNAL with its message.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -25,9 +26,11 @@ log = logging.getLogger("serving.grpc")
 T = TypeVar("T")
 
 
-def _call(context: grpc.ServicerContext, handler: Callable[[], T]) -> T:
+def _call(context: grpc.ServicerContext, handler: Callable[[], T], scope=None) -> T:
+    """Run ``handler``; ``scope`` (``DataPlane.request_scope``) records TF Serving's request metrics."""
     try:
-        return handler()
+        with scope if scope is not None else contextlib.nullcontext():
+            return handler()
     except ServingError as exc:
         code, message = exc.grpc_code, exc.message
     except Exception as exc:  # a server bug: keep the traceback in the log, tell the client INTERNAL
@@ -43,15 +46,18 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):  # noqa: N802 - gRPC method names
         return _call(context, lambda: convert.predict_response_to_proto(
-            self.dp.predict(convert.predict_request_from_proto(request))))
+            self.dp.predict(convert.predict_request_from_proto(request))),
+            self.dp.request_scope("GRPC", "Predict", request.model_spec.name))
 
     def Classify(self, request, context):  # noqa: N802
         return _call(context, lambda: convert.classify_response_to_proto(
-            self.dp.classify(convert.examples_request_from_proto(request))))
+            self.dp.classify(convert.examples_request_from_proto(request))),
+            self.dp.request_scope("GRPC", "Classify", request.model_spec.name))
 
     def Regress(self, request, context):  # noqa: N802
         return _call(context, lambda: convert.regress_response_to_proto(
-            self.dp.regress(convert.examples_request_from_proto(request))))
+            self.dp.regress(convert.examples_request_from_proto(request))),
+            self.dp.request_scope("GRPC", "Regress", request.model_spec.name))
 
     def MultiInference(self, request, context):  # noqa: N802
         return _call(context, lambda: convert.multi_inference_response_to_proto(

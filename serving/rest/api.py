@@ -45,10 +45,12 @@ class RestApi:
 
     def handle(self, route: routes.Route, body: bytes) -> bytes:
         """The JSON answer to ``route`` (HTTP 200), or a ``ServingError`` carrying TF Serving's status."""
-        try:
-            return self._dispatch(route, body)
-        except CodecError as exc:
-            raise InvalidArgument(str(exc)) from exc
+        api = route.kind if route.kind in (routes.PREDICT, routes.CLASSIFY, routes.REGRESS) else ""
+        with self._dataplane.request_scope("REST", api, route.model_name):  # TF Serving's request metrics
+            try:
+                return self._dispatch(route, body)
+            except CodecError as exc:
+                raise InvalidArgument(str(exc)) from exc
 
     def _dispatch(self, route: routes.Route, body: bytes) -> bytes:
         spec = ModelSpec(route.model_name, route.version, route.label)

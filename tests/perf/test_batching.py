@@ -232,3 +232,28 @@ def test_unloaded_backend_refuses_new_requests(dense):
     batching.unload()
     with pytest.raises(Unavailable):
         batching.predict(SIG, {"x": rows(0, 1)})
+
+
+def test_a_lone_request_runs_on_its_own_thread_and_later_ones_merge_behind_it(make, dense):
+    """timeout 0: a request finding the queue idle runs at once on its caller's thread (no hand-off); while it
+    holds the only run slot (num_batch_threads 1), the next requests wait in one batch and run merged."""
+    batching, recording = make(dense, "max_batch_size { value: 8 } num_batch_threads { value: 1 }")
+    recording.gate = threading.Event()
+    callers: list[str] = []
+    inner_predict = recording.predict
+
+    def spy(signature, inputs, output_filter=None):
+        callers.append(threading.current_thread().name)
+        return inner_predict(signature, inputs, output_filter)
+
+    recording.predict = spy
+    with ThreadPoolExecutor(4, thread_name_prefix="caller") as pool:
+        first = pool.submit(batching.predict, SIG, {"x": rows(0, 1)})
+        assert recording.entered.wait(10)
+        rest = [pool.submit(batching.predict, SIG, {"x": rows(i, 1)}) for i in (1, 2, 3)]
+        wait_queued(batching, 3)  # the slot is taken: they queue instead of running
+        recording.gate.set()
+        assert first.result(10)["y"].shape == (1, 3)
+        assert [f.result(10)["y"].shape for f in rest] == [(1, 3)] * 3
+    assert recording.sizes == [1, 3]
+    assert callers[0].startswith("caller")  # the lone request ran on the thread that decoded it

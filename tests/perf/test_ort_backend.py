@@ -57,15 +57,27 @@ def test_output_filter_returns_only_the_named_outputs(backends):
     assert list(got) == ["probs"] and got["probs"].shape == (2, 10)
 
 
-def test_session_is_tuned_for_small_cpus(backends):
+def test_session_uses_this_processes_share_of_the_cores_without_spinning(backends, digits_version):
+    from serving.backends.base import usable_cores
+
     options = backends[0].session.get_session_options()
-    assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert options.intra_op_num_threads == usable_cores() and options.inter_op_num_threads == 1
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    shared = OnnxRuntimeBackend.load(digits_version, num_workers=usable_cores() * 2)  # more workers than cores
+    assert shared.session.get_session_options().intra_op_num_threads == 1
+    if usable_cores() >= 2:
+        half = OnnxRuntimeBackend.load(digits_version, num_workers=2)
+        assert half.session.get_session_options().intra_op_num_threads == usable_cores() // 2
 
 
 def test_thread_flags_override_the_defaults(digits_version):
+    import onnxruntime as ort
+
     backend = OnnxRuntimeBackend.load(digits_version, intra_op_threads=2)
     assert backend.session.get_session_options().intra_op_num_threads == 2
+    assert backend.session.get_session_options().execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    parallel = OnnxRuntimeBackend.load(digits_version, inter_op_threads=2).session.get_session_options()
+    assert parallel.inter_op_num_threads == 2 and parallel.execution_mode == ort.ExecutionMode.ORT_PARALLEL
 
 
 def test_warmup_replays_every_record_the_exporter_wrote(backends, digits_version):

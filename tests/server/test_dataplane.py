@@ -48,8 +48,13 @@ def test_classify_needs_a_single_input_signature(dataplane):
 
 
 def test_status_readiness_and_metrics(dataplane):
-    dataplane.predict(PredictRequest(ModelSpec("m"), {}))
+    with dataplane.request_scope("GRPC", "Predict", "m"):
+        dataplane.predict(PredictRequest(ModelSpec("m"), {}))
+    with pytest.raises(errors.NotFound), dataplane.request_scope("GRPC", "Predict", "m"):
+        dataplane.predict(PredictRequest(ModelSpec("m", version=9), {}))
+    dataplane.predict(PredictRequest(ModelSpec("m"), {}))  # no adapter scope: request metrics are the adapter's
     assert dataplane.metrics.request_count("m", "OK") == 1
+    assert dataplane.metrics.request_count("m", "NOT_FOUND") == 1
     assert [s.version for s in dataplane.status(StatusRequest(ModelSpec("m"))).versions] == [2, 1]
     # TF Serving's GetModelStatus never resolves a label: every version, known label or not.
     for label in ("stable", "no_such_label"):

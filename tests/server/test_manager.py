@@ -261,11 +261,16 @@ def test_metrics_render_prometheus_text():
     from serving.monitoring import Metrics
 
     metrics = Metrics()
-    metrics.observe("m", "predict", "dataplane", "OK", 15.0)
-    metrics.observe("m", "predict", "dataplane", "NOT_FOUND", 1e9)
+    metrics.observe("m", "predict", "REST", "OK", 15.0)
+    metrics.observe("m", "predict", "REST", "NOT_FOUND", 1e9)
     text = metrics.render()
-    assert ':tensorflow:serving:request_count{model_name="m",status="OK"} 1' in text
-    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="dataplane",le="18"} 1' \
+    assert "# TYPE :tensorflow:serving:request_count counter\n" in text  # TF Serving's name: no _total
+    assert ':tensorflow:serving:request_count{model_name="m",status="OK"} 1\n' in text
+    assert ':tensorflow:serving:request_count{model_name="m",status="NOT_FOUND"} 1\n' in text
+    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="18"} 1' \
         in text
-    assert 'le="+Inf"} 2' in text
+    # Latency is recorded for successful requests only, as TF Serving's front ends do.
+    assert ':tensorflow:serving:request_latency_bucket{model_name="m",API="predict",entrypoint="REST",le="+Inf"} 1' \
+        in text
+    assert "_created" not in text
     assert metrics.request_count("m", "NOT_FOUND") == 1

@@ -67,4 +67,4 @@ def test_prometheus_metrics_count_requests(tls):
               if line.startswith(":tensorflow:serving:request_count{")}
     assert counts[':tensorflow:serving:request_count{model_name="default",status="OK"}'] >= 3
     assert counts[':tensorflow:serving:request_count{model_name="default",status="NOT_FOUND"}'] >= 1
-    assert ':tensorflow:serving:request_latency_bucket{model_name="default",API="predict"' in page
+    assert ':tensorflow:serving:request_latency_bucket{model_name="default",API="Predict",entrypoint="GRPC"' in page
