@@ -23,8 +23,8 @@ from .manager import ModelManager
 from .model_config import ConfigError, ModelServerConfig, load_config_file, single_model_config
 from .monitoring import Metrics, MonitoringSettings
 from .poller import Poller
-from .registry import Registry
 from .quiet import import_tensorflow_quietly
+from .registry import Registry
 from .unix_socket import claim  # standard library only (serving.grpc would import TensorFlow)
 from .workers import CONTROL_ENV, Supervisor, startup_configs
 
