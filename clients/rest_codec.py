@@ -15,7 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import orjson
+
+try:  # the server always has it (pinned); the clients-only install works without it, with the same results
+    import orjson
+except ImportError:  # pragma: no cover - exercised by tests/clients/test_install.py's fresh venv
+    orjson = None
 
 from .codecs import CodecError
 from .tf_floats import tf_float32_as_double
@@ -60,10 +64,11 @@ def loads(raw: bytes | str) -> Any:
     """
     if not raw:
         raise CodecError("JSON Parse error: The document is empty")
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
+    if orjson is not None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return json.loads(raw, parse_float=_finite_float, parse_int=_rapidjson_int)
     except CodecError:
@@ -338,7 +343,7 @@ def _decode_inputs(inputs: Any, input_dtypes: Mapping[str, str]) -> dict[str, np
 # ---------------------------------------------------------------- server side: response
 # What an encoded output is: a numeric ndarray orjson writes itself (float32 already rounded as TF Serving
 # prints it), an ``orjson.Fragment`` (pre-written JSON: floats with NaN/Infinity, which orjson would write as
-# null), or plain JSON values (strings).
+# null), or plain JSON values (strings). The server side needs orjson (a server dependency, not a client one).
 def _float_text(values: np.ndarray) -> orjson.Fragment:
     """Floats with NaN/Infinity among them, written by the standard library (``NaN``, ``Infinity``)."""
     return orjson.Fragment(json.dumps(values.tolist(), separators=(",", ":"), allow_nan=True))

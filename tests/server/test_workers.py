@@ -15,7 +15,7 @@ import time
 import urllib.request
 
 import pytest
-from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
+from tensorflow_serving.apis import model_management_pb2
 
 from tests.conftest import free_port
 from tests.reliability.models import write_onnx_affine
@@ -87,14 +87,16 @@ def _reload(server, config_text: str):
 
 
 def _status_on_new_connection(server, label: str) -> int:
-    from tensorflow_serving.apis import model_service_pb2_grpc
+    """The version ``label`` resolves to on a new connection (GetModelMetadata resolves labels; GetModelStatus,
+    like TF Serving's, ignores them and lists every version)."""
+    from tensorflow_serving.apis import get_model_metadata_pb2, prediction_service_pb2_grpc
 
-    request = get_model_status_pb2.GetModelStatusRequest()
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
     request.model_spec.name = "m"
     request.model_spec.version_label = label
     with server.channel() as channel:
-        reply = model_service_pb2_grpc.ModelServiceStub(channel).GetModelStatus(request, timeout=30)
-    return reply.model_version_status[0].version
+        reply = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(request, timeout=30)
+    return reply.model_spec.version.value
 
 
 def test_both_workers_answer_and_metrics_are_the_sum_over_them(workers):
