@@ -24,6 +24,7 @@ NOT_RUN = {
     "make demo": "tests/test_demo.py runs it end to end",
     "make test": "the test suite itself",
     "make bench": "a few minutes of load; the benchmark's parts are tested in tests/perf",
+    "make bench-peers": "~15 minutes and two peer venvs; its parts are tested in tests/perf/test_bench_peers.py",
     "make soak": "the long soak run, on its own target",
     "make fuzz": "the long fuzz run, on its own target",
     ".venv/bin/python -m pytest": "runs tests",
