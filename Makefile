@@ -134,7 +134,7 @@ bench: install ## Benchmark: concurrency sweep over gRPC/REST, TF/ORT backends, 
 	$(PY) -m serving.bench --out docs/perf $(BENCH_ARGS)
 
 bench-peers: install $(PEERS_VENV)/kserve/.installed $(PEERS_VENV)/mlserver/.installed _wrk ## Ours vs KServe, MLServer and Python floors, wrk + grpc.aio, issue 11 goals (QUICK=1: smoke run into build/; not in CI)
-	$(PY) -m serving.bench.peers $(call _flag,--quick,$(QUICK)) $(call _opt,--out,$(OUT)) $(BENCH_ARGS)
+	PEERS_VENV=$(PEERS_VENV) $(PY) -m serving.bench.peers $(call _flag,--quick,$(QUICK)) $(call _opt,--out,$(OUT)) $(BENCH_ARGS)
 
 $(PEERS_VENV)/%/.installed: serving/bench/peers/requirements-%.txt
 	@test -x $(PEERS_VENV)/$*/bin/python || $(PYTHON) -m venv $(PEERS_VENV)/$*

@@ -81,8 +81,10 @@ class TensorFlowBackend(Backend):
             intra_op_parallelism_threads=intra_op_threads, inter_op_parallelism_threads=inter_op_threads
         )
         session = tf.compat.v1.Session(graph=graph, config=config)
+        from tensorflow.python.util import deprecation  # TF Serving's loader *is* the TF1 one: no warning for it
+
         try:
-            with graph.as_default():
+            with graph.as_default(), deprecation.silence():
                 meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], str(version_dir))
         except Exception as exc:  # any TF failure here means "this version cannot load"
             session.close()

@@ -143,7 +143,7 @@ def test_a_cell_where_no_request_completed_misses_instead_of_vanishing():
     rows[0] = PeerRow(**{**asdict(rows[0]), "requests": 0})
     rest_small = goals.small_requests(rows)[0]
     assert rest_small.verdict == "**missed**" and "no request completed in 2 s" in rest_small.measured
-    big = goals.big_requests_rest(rows)
+    big = goals.big_requests(rows, "rest")
     assert big.verdict == "**missed**" and "0.00× mlserver" in big.measured
 
 

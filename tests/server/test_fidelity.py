@@ -332,7 +332,7 @@ def test_no_tensorflow_noise_on_a_cpu_only_server(plain):
     server, _ = plain
     log = server.log()
     for noise in ("cuInit", "Could not find cuda drivers", "absl::InitializeLog", "oneDNN custom operations",
-                  "This TensorFlow binary is optimized"):
+                  "This TensorFlow binary is optimized", "is deprecated"):
         assert noise not in log, noise
     assert "Successfully loaded servable version {name: default version: 123}" in log
 

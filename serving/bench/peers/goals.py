@@ -63,32 +63,29 @@ def _per_round(rows: list[PeerRow], goal: str, judge: Callable[[int], tuple[str,
 OURS_CONFIGS = ("ours", "ours+batching", "ours-2w")
 
 
-def big_requests_rest(rows: list[PeerRow], level: int = 16) -> PeerGoal:
+# protocol -> (floor server, how the floor and MLServer are named in the verdict and the goal)
+_BIG_FLOORS = {
+    "rest": ("floor-threading", "ThreadingHTTPServer", "", "a ThreadingHTTPServer doing the same JSON + ORT work"),
+    "grpc": ("floor-grpc", "bare grpc + ORT", " (V2 gRPC)", "a bare grpc + ORT server"),
+}
+
+
+def big_requests(rows: list[PeerRow], protocol: str, level: int = 16) -> PeerGoal:
+    """Goal 1 on one protocol: MobileNetV2 at ``level`` vs MLServer's best configuration and the floor."""
+    floor_server, floor_name, mls_note, floor_goal = _BIG_FLOORS[protocol]
+
     def judge(rnd: int):
-        ours = _best(rows, rnd, "mobilenet", "rest", OURS_CONFIGS, level)
-        mls = _best(rows, rnd, "mobilenet", "rest", ("mlserver", "mlserver+batching"), level)
-        floor = _best(rows, rnd, "mobilenet", "rest", ("floor-threading",), level)
+        ours = _best(rows, rnd, "mobilenet", protocol, OURS_CONFIGS, level)
+        mls = _best(rows, rnd, "mobilenet", protocol, ("mlserver", "mlserver+batching"), level)
+        floor = _best(rows, rnd, "mobilenet", protocol, (floor_server,), level)
         if not (ours and mls and floor and mls.throughput and floor.throughput):
             return None
         a, b = ours.throughput / mls.throughput, ours.throughput / floor.throughput
-        return (f"{ours.server} {ours.throughput:.1f} req/s = {a:.2f}× {mls.server}, {b:.2f}× ThreadingHTTPServer",
+        return (f"{ours.server} {ours.throughput:.1f} req/s = {a:.2f}× {mls.server}{mls_note}, {b:.2f}× {floor_name}",
                 a >= 1.5 and b >= 1.0)
-    return _per_round(rows, f"1. MobileNetV2 96×96 REST c{level}: ≥ 1.5× MLServer's best configuration and ≥ 1.0× "
-                            "a ThreadingHTTPServer doing the same JSON + ORT work", judge)
-
-
-def big_requests_grpc(rows: list[PeerRow], level: int = 16) -> PeerGoal:
-    def judge(rnd: int):
-        ours = _best(rows, rnd, "mobilenet", "grpc", OURS_CONFIGS, level)
-        mls = _best(rows, rnd, "mobilenet", "grpc", ("mlserver", "mlserver+batching"), level)
-        floor = _best(rows, rnd, "mobilenet", "grpc", ("floor-grpc",), level)
-        if not (ours and mls and floor and mls.throughput and floor.throughput):
-            return None
-        a, b = ours.throughput / mls.throughput, ours.throughput / floor.throughput
-        return (f"{ours.server} {ours.throughput:.1f} req/s = {a:.2f}× {mls.server} (V2 gRPC), {b:.2f}× bare grpc + "
-                "ORT", a >= 1.5 and b >= 1.0)
-    return _per_round(rows, f"1. MobileNetV2 96×96 gRPC c{level}: ≥ 1.5× MLServer's best configuration (its V2 gRPC) "
-                            "and ≥ 1.0× a bare grpc + ORT server", judge)
+    return _per_round(rows, f"1. MobileNetV2 96×96 {'REST' if protocol == 'rest' else 'gRPC'} c{level}: ≥ 1.5× "
+                            f"MLServer's best configuration{mls_note.replace('V2', 'its V2')} and ≥ 1.0× {floor_goal}",
+                      judge)
 
 
 def _p50_ratio(rows: list[PeerRow], protocol: str, floor: str, limit: float, goal: str) -> PeerGoal:
@@ -161,7 +158,7 @@ def one_large_request(rows: list[PeerRow]) -> PeerGoal:
 
 
 def evaluate(rows: list[PeerRow]) -> list[PeerGoal]:
-    return [big_requests_rest(rows), big_requests_grpc(rows), *small_requests(rows), batching_pays(rows, "rest"),
+    return [big_requests(rows, "rest"), big_requests(rows, "grpc"), *small_requests(rows), batching_pays(rows, "rest"),
             batching_pays(rows, "grpc"), batching_harmless(rows), every_core(rows), one_large_request(rows),
             PeerGoal("6. no regressions (tests, reliability catalogue, rollout, TF Serving compatibility)",
                      "not measured by this benchmark: `make test`, `make soak`", ())]

@@ -12,6 +12,7 @@ Readiness is one successful predict per model (probed, never slept for).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from .workloads import Workload
 
 LOOPBACK = "127.0.0.1"
 RUNTIMES = Path(__file__).resolve().parent / "runtimes"
-PEER_VENVS = Path("build/peers-venv")
+PEER_VENVS = Path(os.environ.get("PEERS_VENV") or "build/peers-venv")  # make bench-peers PEERS_VENV=
 V2_INFER = "/inference.GRPCInferenceService/ModelInfer"
 MLSERVER_BATCH = {"max_batch_size": 32, "max_batch_time": 0.001}  # the same as our batching config
 
