@@ -84,6 +84,8 @@ def test_readme_runs_top_to_bottom(tmp_path):
     env = dict(os.environ, PORT=str(grpc_port), REST_PORT=str(rest_port), TF_CPP_MIN_LOG_LEVEL="2",
                CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1",
                PYTHONPATH=str(clone))  # what `make install`'s editable install gives a fresh clone
+    for var in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS"):  # a newcomer's shell, not the `make test` that runs us:
+        env.pop(var, None)  # inherited, make would print "make[1]: Entering/Leaving directory" lines
 
     def localize(command: str) -> str:
         command = re.sub(r"\b8500\b", str(grpc_port), re.sub(r"\b8501\b", str(rest_port), command))
