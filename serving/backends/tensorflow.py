@@ -81,7 +81,8 @@ class TensorFlowBackend(Backend):
             intra_op_parallelism_threads=intra_op_threads, inter_op_parallelism_threads=inter_op_threads
         )
         session = tf.compat.v1.Session(graph=graph, config=config)
-        from tensorflow.python.util import deprecation  # TF Serving's loader *is* the TF1 one: no warning for it
+        # TF Serving's loader *is* the TF1 one: no deprecation warning for using it.
+        from tensorflow.python.util import deprecation
 
         try:
             with graph.as_default(), deprecation.silence():
