@@ -161,7 +161,7 @@ soak: install ## Long zero-downtime rollout under load (not in CI)
 fuzz: install ## Long property-based fuzz of the REST JSON and TensorProto decoders (not in CI)
 	$(PY) -m pytest -q -m fuzz tests
 
-test-zoo: install ## Export + serve the whole model zoo (14 models: applications, Transformer, text, lookups; ~15 min on 2 cores)
+test-zoo: install ## Export + serve the whole model zoo (14 models: applications, Transformer, text, lookups; ~4 min on 2 idle cores)
 	$(PY) -m pytest -q -m "" -s tests/export/test_zoo.py $(PYTEST_ARGS)
 
 docker-build: ## Build the TF Serving image with models/ baked in (run `make config PREFIX=/models` first; needs Docker)
