@@ -8,6 +8,7 @@ input). Every test gets its own model name in one models dir that one `python -m
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -75,17 +76,23 @@ class Fleet:
         return f"{self.server.host}:{self.server.rest_port}"
 
 
-@pytest.fixture(scope="package")
-def fleet(tmp_path_factory: pytest.TempPathFactory, golden: Path) -> Iterator[Fleet]:
-    models = tmp_path_factory.mktemp("rollout-models")
+@contextlib.contextmanager
+def serve_fleet(models: Path, golden: Path, *extra: str) -> Iterator[Fleet]:
+    """A server polling `models`' models.config (seeded with one unlabelled model) every POLL_S seconds."""
     _add_model(models, golden, "seed", [1])
     modelsconfig.write_models_config(models)  # unlabelled: a label needs a loaded version first
-    args = ["--port", str(free_port()), "--rest_api_port", str(free_port()),
+    args = ["--port", str(free_port()), "--rest_api_port", str(free_port()), *extra,
             "--model_config_file", str(models / modelsconfig.CONFIG_FILE),
             "--model_config_file_poll_wait_seconds", str(POLL_S), "--file_system_poll_wait_seconds", str(POLL_S),
             "--tensorflow_intra_op_parallelism", "1", "--tensorflow_inter_op_parallelism", "1"]
     with start_server(args, ready_timeout=180) as server:
         yield Fleet(models, server)
+
+
+@pytest.fixture(scope="package")
+def fleet(tmp_path_factory: pytest.TempPathFactory, golden: Path) -> Iterator[Fleet]:
+    with serve_fleet(tmp_path_factory.mktemp("rollout-models"), golden) as fleet:
+        yield fleet
 
 
 def _add_model(models: Path, golden: Path, name: str, versions: list[int]) -> Path:
