@@ -240,6 +240,10 @@ def _fits(arr: np.ndarray, dtype: str) -> bool:
         if kind in "iu" and arr.size and np.abs(arr).max() > _FLOAT_MAX_INT[dtype]:
             return False
         if dtype == "float32" and kind == "f" and arr.size:
+            with np.errstate(invalid="ignore"):
+                largest = float(np.abs(arr).max())  # NaN when any is NaN, inf when any is infinite
+            if largest <= _FLOAT32_MAX:  # the common case, without copying out the finite values
+                return True
             finite = arr[np.isfinite(arr)]
             return not finite.size or float(np.abs(finite).max()) <= _FLOAT32_MAX
         return True

@@ -276,6 +276,8 @@ class _Scheduler:
 class BatchingBackend(Backend):
     """Wraps a loaded backend: ``predict`` calls are batched; everything else is delegated."""
 
+    batching = True  # DataPlane.short_call: a batched call may wait for others, never run it on a loop
+
     def __init__(self, inner: Backend, params: BatchingParameters, metrics: Metrics | None = None) -> None:
         self.inner = inner
         self.params = params

@@ -41,6 +41,11 @@ from .validation import check_inputs, check_output_filter, classify_outputs, reg
 log = logging.getLogger("serving.dataplane")
 T = TypeVar("T")
 
+# A backend call whose moving average is below this many microseconds is "short" (``DataPlane.short_call``):
+# cheaper to run on the protocol's own thread than the ~50-100 µs of two thread hand-offs it would cost.
+SHORT_CALL_US = 150.0
+_EWMA_WEIGHT = 0.2
+
 # TF Serving's runtime label of ``:tensorflow:serving:runtime_latency`` per backend platform.
 RUNTIME_LABELS = {"tensorflow": "TF1", "onnxruntime": "ONNXRuntime"}
 
@@ -57,6 +62,15 @@ class DataPlane:
         # Where HandleReloadConfigRequest goes: this process's manager, or (in a --num_workers worker) the
         # supervisor, which applies it on every worker before answering.
         self.reloader: Callable[[ModelServerConfig], None] | None = None
+        self._call_us: dict[str, float] = {}  # per model: moving average of its unbatched backend calls
+
+    def short_call(self, model: str) -> bool:
+        """Whether ``model``'s backend calls are known to be short (a moving average below ``SHORT_CALL_US``
+        over its successful unbatched calls), so a protocol adapter may run them on its own thread instead of
+        handing them to a worker. False until a call was measured, and always for a batched model: its call
+        waits for other requests, which the adapter's thread may be needed to decode."""
+        us = self._call_us.get(model)
+        return us is not None and us < SHORT_CALL_US
 
     # ---------------------------------------------------------------- lifecycle
     def set_ready(self, ready: bool = True) -> None:
@@ -226,8 +240,12 @@ class DataPlane:
         start = time.perf_counter()
         try:
             values = dict(call())
+            elapsed_us = (time.perf_counter() - start) * 1e6
             runtime = RUNTIME_LABELS.get(servable.backend.platform, servable.backend.platform)
-            self.metrics.runtime(servable.name, api, runtime, (time.perf_counter() - start) * 1e6)
+            self.metrics.runtime(servable.name, api, runtime, elapsed_us)
+            if not getattr(servable.backend, "batching", False):
+                last = self._call_us.get(servable.name)
+                self._call_us[servable.name] = elapsed_us if last is None else last + _EWMA_WEIGHT * (elapsed_us - last)
             return values
         except ServingError:
             raise

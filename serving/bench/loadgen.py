@@ -5,8 +5,11 @@ only requests that *finish* inside the window count (throughput = completed / wi
 from their send times). Requests are serialized once up front (a batch-1 PredictRequest or REST JSON body),
 so the client measures the server stack, not its own encoding.
 
-* gRPC: one ``grpc.aio`` channel (HTTP/2 multiplexes the workers), raw bytes through ``unary_unary`` with
-  no (de)serializers. Failed calls are counted, never hidden.
+* gRPC: ``grpc.aio`` channels, one per ``CLIENTS_PER_CHANNEL`` workers (HTTP/2 multiplexes the workers of
+  a channel), each its own TCP connection (``grpc.use_local_subchannel_pool``), as that many independent
+  clients would open: a server with several processes on one port (``--num_workers``) is balanced per
+  connection by the kernel, so one channel would load one process only. Raw bytes through ``unary_unary``
+  with no (de)serializers. Failed calls are counted, never hidden.
 * REST: one keep-alive HTTP/1.1 connection per worker over asyncio streams, as a load generator with a
   connection pool would use. Non-200 answers count as errors.
 * in-process: threads calling a Python function (the baselines: ONNX Runtime, the TF signature, Keras).
@@ -119,28 +122,40 @@ async def _closed_loop(call: Callable[[], Awaitable[str | None]], concurrency: i
 
 
 PREDICT = "/tensorflow.serving.PredictionService/Predict"
+CLIENTS_PER_CHANNEL = 4
 
 
 def grpc_sweep(port: int, request: bytes, levels: list[int], plan: Plan,
-               on_level: Callable[[int, Window], None], host: str = LOOPBACK, method: str = PREDICT) -> None:
+               on_level: Callable[[int, Window], None], host: str = LOOPBACK, method: str = PREDICT,
+               clients_per_channel: int = CLIENTS_PER_CHANNEL) -> None:
     """Closed-loop gRPC ``method`` (TF Serving's ``Predict`` by default) with the serialized ``request`` at
-    each concurrency level; ``on_level`` gets each level's window."""
+    each concurrency level, over ``ceil(level / clients_per_channel)`` channels (connections); ``on_level``
+    gets each level's window."""
     import grpc
 
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1),
+               ("grpc.use_local_subchannel_pool", 1)]
+
     async def run() -> None:
-        async with grpc.aio.insecure_channel(f"{host}:{port}", options=[
-                ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]) as channel:
-            predict = channel.unary_unary(method)
+        for level in levels:
+            channels = [grpc.aio.insecure_channel(f"{host}:{port}", options=options)
+                        for _ in range(-(-level // max(1, clients_per_channel)))]
+            try:
+                stubs = [channel.unary_unary(method) for channel in channels]
+                turn = [0]
 
-            async def call() -> str | None:
-                try:
-                    await predict(request, timeout=30)
-                except grpc.aio.AioRpcError as exc:
-                    return f"{exc.code().name}: {exc.details()}"
-                return None
+                async def call() -> str | None:
+                    turn[0] += 1
+                    try:
+                        await stubs[turn[0] % len(stubs)](request, timeout=30)
+                    except grpc.aio.AioRpcError as exc:
+                        return f"{exc.code().name}: {exc.details()}"
+                    return None
 
-            for level in levels:
                 on_level(level, await _closed_loop(call, level, plan))
+            finally:
+                for channel in channels:
+                    await channel.close()
 
     asyncio.run(run())
 

@@ -3,7 +3,9 @@
 Translation only (MLServer's rule): JSON -> ``serving.types`` requests -> the ``DataPlane`` -> JSON. Request
 handling follows ``http_rest_api_handler.cc`` step by step so errors come out in TF Serving's order: parse the
 JSON, read ``signature_name``, resolve the servable and signature, decode the tensors, run, encode.
-``CodecError`` (bad JSON or tensors) becomes INVALID_ARGUMENT here, in this one place.
+``CodecError`` (bad JSON or tensors) becomes INVALID_ARGUMENT here, in this one place. Each call is written
+as steps (``serving.rest.calls``): the backend call is the one ``Blocking`` step, so the HTTP layer decides
+where it runs while everything around it stays on the event loop.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from clients.codecs import CodecError
 from clients.messages import Example  # tf.Example from the clients' private pool: no TF import
 from serving.errors import InvalidArgument, NotFound
 from serving.rest import jsonfmt, routes
+from serving.rest.calls import Blocking, Steps, run_inline
 from serving.types import (
     ExamplesRequest,
     MetadataRequest,
@@ -45,14 +48,18 @@ class RestApi:
 
     def handle(self, route: routes.Route, body: bytes) -> bytes:
         """The JSON answer to ``route`` (HTTP 200), or a ``ServingError`` carrying TF Serving's status."""
+        return run_inline(self.steps(route, body))
+
+    def steps(self, route: routes.Route, body: bytes) -> Steps[bytes]:
+        """``handle`` as steps (``serving.rest.calls``): the backend call is yielded as a ``Blocking`` step."""
         api = route.kind if route.kind in (routes.PREDICT, routes.CLASSIFY, routes.REGRESS) else ""
         with self._dataplane.request_scope("REST", api, route.model_name):  # TF Serving's request metrics
             try:
-                return self._dispatch(route, body)
+                return (yield from self._dispatch(route, body))
             except CodecError as exc:
                 raise InvalidArgument(str(exc)) from exc
 
-    def _dispatch(self, route: routes.Route, body: bytes) -> bytes:
+    def _dispatch(self, route: routes.Route, body: bytes) -> Steps[bytes]:
         spec = ModelSpec(route.model_name, route.version, route.label)
         if route.kind == routes.STATUS:
             return jsonfmt.encode(jsonfmt.status_json(self._dataplane.status(StatusRequest(spec))), indent=1)
@@ -60,12 +67,12 @@ class RestApi:
             response = self._dataplane.metadata(MetadataRequest(spec))
             return jsonfmt.encode(jsonfmt.metadata_json(response), indent=1)
         if route.kind == routes.PREDICT:
-            return self._predict(spec, body)
+            return (yield from self._predict(spec, body))
         if route.kind in (routes.CLASSIFY, routes.REGRESS):
-            return self._classify_or_regress(route.kind, spec, body)
+            return (yield from self._classify_or_regress(route.kind, spec, body))
         raise RuntimeError(f"unroutable REST call {route!r}")  # a bug: parse_route never builds one
 
-    def _predict(self, spec: ModelSpec, raw: bytes) -> bytes:
+    def _predict(self, spec: ModelSpec, raw: bytes) -> Steps[bytes]:
         body = rest_codec.loads(raw)
         requested = ModelSpec(spec.name, spec.version, spec.label, _signature_name(body))
         for attempt in range(2):
@@ -73,9 +80,10 @@ class RestApi:
             dtypes = {name: tensor.dtype for name, tensor in info.inputs.items()}
             inputs, fmt = rest_codec.decode_predict_request(body, dtypes)
             # Pin the version resolve() chose: the tensors were decoded for its signature.
-            pinned = ModelSpec(resolved.name, resolved.version, None, resolved.signature_name)
+            request = PredictRequest(ModelSpec(resolved.name, resolved.version, None, resolved.signature_name),
+                                     inputs)
             try:
-                response = self._dataplane.predict(PredictRequest(pinned, inputs))
+                response = yield Blocking(lambda request=request: self._dataplane.predict(request), resolved.name)
                 break
             except NotFound:
                 # A hot reload retired the pinned version between resolve and predict: resolve again, once,
@@ -84,11 +92,13 @@ class RestApi:
                     raise
         return rest_codec.dumps_response(rest_codec.encode_predict_response(response.outputs, fmt))
 
-    def _classify_or_regress(self, kind: str, spec: ModelSpec, raw: bytes) -> bytes:
+    def _classify_or_regress(self, kind: str, spec: ModelSpec, raw: bytes) -> Steps[bytes]:
         body = rest_codec.loads(raw)
         signature = _signature_name(body)
         examples = rest_codec.decode_examples(body, Example)
         request = ExamplesRequest(ModelSpec(spec.name, spec.version, spec.label, signature), tuple(examples))
         if kind == routes.CLASSIFY:
-            return jsonfmt.encode(jsonfmt.classify_json(self._dataplane.classify(request)))
-        return jsonfmt.encode(jsonfmt.regress_json(self._dataplane.regress(request)))
+            response = yield Blocking(lambda: self._dataplane.classify(request), spec.name)
+            return jsonfmt.encode(jsonfmt.classify_json(response))
+        response = yield Blocking(lambda: self._dataplane.regress(request), spec.name)
+        return jsonfmt.encode(jsonfmt.regress_json(response))

@@ -1,13 +1,14 @@
 """The REST server's one hop off the event loop, and ``--rest_api_timeout_in_ms``.
 
-Everything a request costs in Python (JSON decode, the model call, JSON encode) runs in one call on a worker
-of this pool, so the event loop only parses HTTP and writes replies; there is no second hand-off.
+A request's Python work (JSON decode and encode) runs on the event loop; its backend call runs on a worker
+of this pool unless it is known to be short (``serving.rest.calls``), so a call that blocks never stalls
+the loop and the runtime can use other cores while the loop decodes the next request.
 
 TF Serving passes the timeout to ``Session::Run``, which gives up with DEADLINE_EXCEEDED ("Timed out waiting
 for notification", HTTP 504). Python cannot interrupt a running TF or ONNX Runtime call, so the loop stops
 waiting at the deadline and answers 504; the worker finishes (its result dropped) in the background. A call
 still queued when its deadline passes is cancelled, never run. The deadline counts from the moment the
-request is complete on the wire, so time spent queued for a worker counts too.
+request is complete on the wire (``deadline_at``), so decoding and time spent queued for a worker count too.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from typing import TypeVar
 from serving.errors import DeadlineExceeded
 
 T = TypeVar("T")
-A = TypeVar("A")
 
 TIMEOUT_MESSAGE = "Timed out waiting for notification"
 
@@ -44,11 +44,17 @@ class CallPool:
         self.timeout_s = timeout_s if timeout_s and timeout_s > 0 else None
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rest-worker")
 
-    async def run(self, fn: Callable[[A], T], arg: A, *, deadline: bool = True) -> T:
-        """``fn(arg)`` on a worker; ``DeadlineExceeded`` when ``deadline`` and the timeout pass first."""
+    def deadline_at(self, received: float) -> float | None:
+        """The loop time at which a request complete on the wire at ``received`` times out (None: never)."""
+        return None if self.timeout_s is None else received + self.timeout_s
+
+    async def run(self, fn: Callable[[], T], *, deadline_at: float | None = None) -> T:
+        """``fn()`` on a worker; ``DeadlineExceeded`` when the loop time passes ``deadline_at`` first."""
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, fn, arg)
-        if not deadline or self.timeout_s is None:
+        if deadline_at is not None and loop.time() >= deadline_at:
+            raise DeadlineExceeded(TIMEOUT_MESSAGE)  # spent before it reached a worker: never run
+        future = loop.run_in_executor(self._pool, fn)
+        if deadline_at is None:
             return await future
         expired: list[bool] = []
 
@@ -56,7 +62,7 @@ class CallPool:
             expired.append(True)
             future.cancel()  # also cancels the worker's call if it is still queued
 
-        timer = loop.call_later(self.timeout_s, expire)  # lighter than asyncio.wait_for, on every request
+        timer = loop.call_at(deadline_at, expire)  # lighter than asyncio.wait_for, on every request
         try:
             return await future
         except asyncio.CancelledError:

@@ -5,8 +5,8 @@ anything under ``/v1/`` to the REST API, and libevent's bare ``404 Not Found`` p
 libevent refuses TRACE and CONNECT with 405; every other method reaches the API, which answers
 ``Malformed request`` (400) for a method/URL pair it does not serve. A ``ServingError`` is answered with its
 HTTP status and ``{"error": ...}``; any other exception is a server bug: logged with its traceback and
-answered 500 with its message. ``serve`` runs on a worker thread (``CallPool``); the rest is cheap and runs
-on the event loop.
+answered 500 with its message. ``steps`` is the request as steps (``serving.rest.calls``): the connection runs
+it on the event loop and only its ``Blocking`` steps (the backend call, the metrics page) may go to a worker.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from serving.monitoring import MonitoringSettings
 from serving.rest import body as wire
 from serving.rest import jsonfmt, prometheus, routes
 from serving.rest.api import RestApi
+from serving.rest.calls import Blocking, Steps, run_inline
 
 log = logging.getLogger("serving.rest")
 
@@ -36,12 +37,14 @@ def libevent_error_page(code: int, reason: str) -> bytes:
 
 @dataclass(frozen=True)
 class Request:
-    """A complete request off the wire. ``headers`` has lower-case names (the last value of a repeated one)."""
+    """A complete request off the wire. ``headers`` has lower-case names (the last value of a repeated one);
+    ``received`` is the event loop's time when the request was complete (where its deadline counts from)."""
 
     method: str
     target: str
     headers: Mapping[str, str]
     body: bytes = b""
+    received: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -86,24 +89,28 @@ class Handler:
         return API if routes.is_api_path(target) else NOT_FOUND
 
     def serve(self, request: Request) -> Reply:
-        """The reply to an API or metrics request (on a worker thread); never raises."""
+        """The reply to an API or metrics request, every step run on this thread; never raises."""
+        return run_inline(self.steps(request))
+
+    def steps(self, request: Request) -> Steps[Reply]:
+        """``serve`` as steps; the generator never raises (a bug becomes a 500 reply)."""
         target = routes.path_and_query(request.target)
         try:
             if self.classify(request.method, target) == METRICS:
-                return self._metrics(target)
-            return self._api(request, target)
+                return (yield Blocking(lambda: self._metrics(target)))
+            return (yield from self._api(request, target))
         except Exception as exc:  # a server bug: log it, answer 500, never take the server down
             log.exception("REST %s %s failed", request.method, target)
             return bug_reply(exc)
 
-    def _api(self, request: Request, target: str) -> Reply:
+    def _api(self, request: Request, target: str) -> Steps[Reply]:
         try:
             route = routes.parse_route(request.method, target)
             # Only POST bodies carry a request (TF Serving ignores a GET's body, gzip or not).
             body = b""
             if route.kind in _POSTED:
                 body = wire.decode_content(request.body, request.headers, self.max_body_bytes)
-            return Reply(200, self.api.handle(route, body))
+            return Reply(200, (yield from self.api.steps(route, body)))
         except ServingError as exc:
             log.debug("REST %s %s -> %d %s", request.method, target, exc.http_status, exc.message)
             return error_reply(exc)

@@ -1,4 +1,4 @@
-"""HTTP/1.1 on an asyncio connection: httptools parses, the loop answers, one worker hop per request.
+"""HTTP/1.1 on an asyncio connection: httptools parses, the loop answers; only a long backend call leaves it.
 
 One ``HttpConnection`` per TCP connection. httptools (llhttp, Node's parser) does the framing: Content-Length
 and chunked bodies, keep-alive, pipelining. This module adds what a public server needs on top and what the
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from serving.errors import DeadlineExceeded, ServingError
 from serving.rest import body as wire
 from serving.rest import handler as h
 
@@ -206,7 +205,8 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         method = self._parser.get_method().decode("ascii", "replace")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
-        request = h.Request(method, self._url.decode("latin-1"), self._headers, body)
+        request = h.Request(method, self._url.decode("latin-1"), self._headers, body,
+                            asyncio.get_running_loop().time())
         keep_alive = self._parser.should_keep_alive()
         self._reset_message()
         self._state.request_started()
@@ -248,18 +248,30 @@ class HttpConnection(asyncio.Protocol):
             self._queue.clear()
 
     async def _serve(self, request: h.Request) -> h.Reply:
-        handler = self._state.handler
-        part = handler.classify(request.method, request.target)
+        """Run the request's steps on the loop; each ``Blocking`` step inline when short, else on the pool."""
+        state = self._state
+        part = state.handler.classify(request.method, request.target)
         if part == h.NOT_ALLOWED:
             return h.NOT_ALLOWED_REPLY
         if part == h.NOT_FOUND:
             return h.NOT_FOUND_REPLY
-        try:
-            return await self._state.pool.run(handler.serve, request, deadline=request.method == "POST")
-        except DeadlineExceeded as exc:
-            return h.error_reply(exc)
-        except ServingError as exc:  # never expected from serve(); answered in TF Serving's shape anyway
-            return h.error_reply(exc)
+        steps = state.handler.steps(request)
+        deadline_at = state.pool.deadline_at(request.received) if request.method == "POST" else None
+        value: object = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.throw(error) if error is not None else steps.send(value)
+            except StopIteration as stop:
+                return stop.value
+            value, error = None, None
+            try:
+                if state.inline(step, request):
+                    value = step.fn()
+                else:
+                    value = await state.pool.run(step.fn, deadline_at=deadline_at)
+            except Exception as exc:  # noqa: BLE001 - handed back into the steps, which answer it
+                error = exc
 
     def _write(self, reply: h.Reply, method: str, *, close: bool) -> None:
         transport = self._transport

@@ -1,8 +1,9 @@
 """``RestServer``: the REST port of ``python -m serving`` (``--rest_api_port``) on an asyncio event loop.
 
-The loop (uvloop when installed) runs on one thread and does only HTTP: accepting, parsing (httptools),
-writing replies. Each request's work -- JSON decode, the model call, JSON encode -- is one call on a worker of
-a ``CallPool`` whose size is ``--rest_api_num_threads`` (0: ``deadline.default_threads()``). ``reuse_port``
+The loop (uvloop when installed) runs on one thread: accepting, parsing (httptools), the request's JSON decode
+and encode, writing replies. The backend call goes to a worker of a ``CallPool`` whose size is
+``--rest_api_num_threads`` (0: ``deadline.default_threads()``), unless the DataPlane knows that model's calls
+to be short and the body is small: then it runs inline too (``serving.rest.calls``). ``reuse_port``
 sets SO_REUSEPORT so several server processes can share one port (the kernel spreads connections).
 ``stop()`` is graceful: it stops accepting, closes idle keep-alive connections, lets in-flight requests finish
 (up to ``grace``, each answered with ``Connection: close``), then closes every connection.
@@ -14,12 +15,14 @@ import logging
 import socket
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from typing import Any
 
 from serving.monitoring import MonitoringSettings
 from serving.rest.api import RestApi
 from serving.rest.deadline import CallPool, default_threads
-from serving.rest.handler import Handler
+from serving.rest.calls import Blocking
+from serving.rest.handler import Handler, Request
 from serving.rest.protocol import HttpConnection
 
 try:
@@ -30,6 +33,8 @@ except ImportError:  # pragma: no cover - uvloop is a pinned dependency; the std
 log = logging.getLogger("serving.rest")
 
 DEFAULT_MAX_BODY_BYTES = 256 << 20
+INLINE_BODY_BYTES = 64 << 10  # a larger body may mean a larger call than the model's average: always the pool
+_INLINE_MIN_TIMEOUT_S = 0.01  # with a shorter --rest_api_timeout_in_ms every call goes where it can time out
 _BACKLOG = 1024
 _SETTLE_SECONDS = 0.05
 
@@ -37,9 +42,10 @@ _SETTLE_SECONDS = 0.05
 class ServerState:
     """What every connection shares: the handler, the worker pool, the open connections, in-flight count."""
 
-    def __init__(self, handler: Handler, pool: CallPool) -> None:
+    def __init__(self, handler: Handler, pool: CallPool, short_call: Callable[[str], bool] | None = None) -> None:
         self.handler = handler
         self.pool = pool
+        self._short_call = short_call if pool.timeout_s is None or pool.timeout_s >= _INLINE_MIN_TIMEOUT_S else None
         self.connections: set[HttpConnection] = set()
         self.stopping = False
         self._busy = 0
@@ -58,6 +64,12 @@ class ServerState:
     @property
     def in_flight(self) -> int:
         return self._busy
+
+    def inline(self, step: Blocking, request: Request) -> bool:
+        """Whether ``step`` runs on the loop: a call of a model the DataPlane knows to be short
+        (``DataPlane.short_call``), for a small body. Anything else may block: it goes to the pool."""
+        return (step.model is not None and self._short_call is not None
+                and len(request.body) <= INLINE_BODY_BYTES and self._short_call(step.model))
 
 
 def _listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -144,7 +156,7 @@ class RestServer:
         def serve() -> None:
             asyncio.set_event_loop(loop)
             try:
-                self._state = ServerState(handler, pool)
+                self._state = ServerState(handler, pool, getattr(self._dataplane, "short_call", None))
                 self._server = loop.run_until_complete(
                     loop.create_server(lambda: HttpConnection(self._state), sock=sock))
             except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller

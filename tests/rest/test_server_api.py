@@ -37,16 +37,19 @@ def test_call_pool_gives_up_at_the_timeout_and_cancels_queued_calls() -> None:
     release, ran = threading.Event(), []
 
     async def scenario() -> None:
+        loop = asyncio.get_running_loop()
         start = time.monotonic()
-        with pytest.raises(DeadlineExceeded) as info:
-            await pool.run(lambda _: release.wait(5), None)  # occupies the only worker
+        with pytest.raises(DeadlineExceeded) as info:  # occupies the only worker
+            await pool.run(lambda: release.wait(5), deadline_at=pool.deadline_at(loop.time()))
         assert info.value.message == TIMEOUT_MESSAGE and info.value.http_status == 504
         assert time.monotonic() - start < 1
-        with pytest.raises(DeadlineExceeded):
-            await pool.run(ran.append, "queued")  # still queued at its deadline: cancelled, never run
+        with pytest.raises(DeadlineExceeded):  # still queued at its deadline: cancelled, never run
+            await pool.run(lambda: ran.append("queued"), deadline_at=pool.deadline_at(loop.time()))
+        with pytest.raises(DeadlineExceeded):  # its time was spent before it reached the pool: never run
+            await pool.run(lambda: ran.append("late"), deadline_at=pool.deadline_at(loop.time() - 0.06))
         release.set()
-        assert await pool.run(lambda x: x * 2, 21) == 42
-        assert await pool.run(lambda _: release.wait(5) and 1, None, deadline=False) == 1
+        assert await pool.run(lambda: 42, deadline_at=pool.deadline_at(loop.time())) == 42
+        assert await pool.run(lambda: release.wait(5) and 1) == 1  # no deadline
         assert ran == []
 
     try:
@@ -60,9 +63,9 @@ def test_call_pool_runs_off_the_loop_thread_and_passes_errors_through() -> None:
     pool = CallPool(2, None)
 
     async def scenario() -> None:
-        assert await pool.run(lambda _: threading.current_thread(), None) is not threading.current_thread()
+        assert await pool.run(threading.current_thread) is not threading.current_thread()
         with pytest.raises(KeyError):
-            await pool.run({}.__getitem__, "missing")
+            await pool.run(lambda: {}["missing"])
 
     try:
         asyncio.run(scenario())
