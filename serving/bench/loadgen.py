@@ -142,9 +142,8 @@ def grpc_sweep(port: int, request: bytes, levels: list[int], plan: Plan,
                         for _ in range(-(-level // max(1, clients_per_channel)))]
             try:
                 stubs = [channel.unary_unary(method) for channel in channels]
-                turn = [0]
 
-                async def call() -> str | None:
+                async def call(stubs: list = stubs, turn: list[int] = [0]) -> str | None:  # noqa: B006
                     turn[0] += 1
                     try:
                         await stubs[turn[0] % len(stubs)](request, timeout=30)

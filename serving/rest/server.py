@@ -14,14 +14,14 @@ import asyncio
 import logging
 import socket
 import threading
-from concurrent.futures import TimeoutError as FutureTimeout
 from collections.abc import Callable
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from serving.monitoring import MonitoringSettings
 from serving.rest.api import RestApi
-from serving.rest.deadline import CallPool, default_threads
 from serving.rest.calls import Blocking
+from serving.rest.deadline import CallPool, default_threads
 from serving.rest.handler import Handler, Request
 from serving.rest.protocol import HttpConnection
 
