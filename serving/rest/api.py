@@ -15,7 +15,7 @@ from clients import rest_codec
 from clients.codecs import CodecError
 from clients.messages import Example  # tf.Example from the clients' private pool: no TF import
 from serving.errors import InvalidArgument, NotFound
-from serving.rest import jsonfmt, routes
+from serving.rest import fast_tensors, jsonfmt, routes
 from serving.rest.calls import Blocking, Steps, run_inline
 from serving.types import (
     ExamplesRequest,
@@ -73,23 +73,39 @@ class RestApi:
         raise RuntimeError(f"unroutable REST call {route!r}")  # a bug: parse_route never builds one
 
     def _predict(self, spec: ModelSpec, raw: bytes) -> Steps[bytes]:
-        body = rest_codec.loads(raw)
-        requested = ModelSpec(spec.name, spec.version, spec.label, _signature_name(body))
-        for attempt in range(2):
-            resolved, info = self._dataplane.resolve(requested)
-            dtypes = {name: tensor.dtype for name, tensor in info.inputs.items()}
-            inputs, fmt = rest_codec.decode_predict_request(body, dtypes)
-            # Pin the version resolve() chose: the tensors were decoded for its signature.
-            request = PredictRequest(ModelSpec(resolved.name, resolved.version, None, resolved.signature_name),
-                                     inputs)
-            try:
-                response = yield Blocking(lambda request=request: self._dataplane.predict(request), resolved.name)
-                break
-            except NotFound:
-                # A hot reload retired the pinned version between resolve and predict: resolve again, once,
-                # unless the client asked for that exact version.
-                if attempt or requested.version is not None:
-                    raise
+        fast = fast_tensors.parse(raw)  # None: the body needs the general decoder (TF Serving's every rule)
+        body: Any = None
+        try:
+            if fast is None:
+                body = rest_codec.loads(raw)
+            signature = fast.signature_name if fast is not None else _signature_name(body)
+            requested = ModelSpec(spec.name, spec.version, spec.label, signature)
+            for attempt in range(2):
+                resolved, info = self._dataplane.resolve(requested)
+                dtypes = {name: tensor.dtype for name, tensor in info.inputs.items()}
+                decoded = fast.tensors(dtypes) if fast is not None else None
+                if fast is not None:
+                    fast.close()
+                if decoded is None:
+                    if body is None:
+                        body = rest_codec.loads(raw)
+                    decoded = rest_codec.decode_predict_request(body, dtypes)
+                inputs, fmt = decoded
+                # Pin the version resolve() chose: the tensors were decoded for its signature.
+                request = PredictRequest(
+                    ModelSpec(resolved.name, resolved.version, None, resolved.signature_name), inputs)
+                try:
+                    response = yield Blocking(lambda request=request: self._dataplane.predict(request), resolved.name)
+                    break
+                except NotFound:
+                    # A hot reload retired the pinned version between resolve and predict: resolve again, once,
+                    # unless the client asked for that exact version.
+                    if attempt or requested.version is not None:
+                        raise
+                    fast = None  # its document is closed: decode again from the parsed body
+        finally:
+            if fast is not None:
+                fast.close()
         return rest_codec.dumps_response(rest_codec.encode_predict_response(response.outputs, fmt))
 
     def _classify_or_regress(self, kind: str, spec: ModelSpec, raw: bytes) -> Steps[bytes]:
