@@ -39,14 +39,40 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 WORKER_ENV = "SERVING_WORKER_INDEX"
+_MAX_CACHED_CHILDREN = 4096
+
+
+class _RequestTimer:
+    """``Metrics.request``'s context manager: a class, not a generator (it wraps every request)."""
+
+    __slots__ = ("_metrics", "_model", "_api", "_entrypoint", "_start")
+
+    def __init__(self, metrics: Metrics, model: str, api: str, entrypoint: str) -> None:
+        self._metrics, self._model, self._api, self._entrypoint = metrics, model, api, entrypoint
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
+        from .errors import ServingError
+
+        if kind is None:
+            status = "OK"
+        elif isinstance(exc, ServingError):
+            status = exc.code.name
+        elif isinstance(exc, Exception):
+            status = "INTERNAL"
+        else:  # GeneratorExit, KeyboardInterrupt: not an answer
+            status = "CANCELLED"
+        self._metrics.observe(self._model, self._api, self._entrypoint, status,
+                              (time.perf_counter() - self._start) * 1e6)
 
 
 def exponential_buckets(scale: float, growth: float, count: int) -> tuple[float, ...]:
@@ -161,6 +187,7 @@ class Metrics:
         self._worker_requests = Counter(":serving:worker_request_count",
                                         "Requests answered by each worker process (--num_workers).",
                                         ["worker"], registry=reg)
+        self._children: dict[tuple, Any] = {}
         self._layout = {m._name: tuple(m._labelnames) for m in (
             self._request_count, self._request_latency, self._runtime_latency, self._example_counts,
             self._example_total, self._load_attempts, self._load_latency, self._warmup_latency,
@@ -168,34 +195,31 @@ class Metrics:
             self._worker_requests)}
 
     # ------------------------------------------------------------------ requests
+    def _child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: prometheus_client validates and locks on every ``labels``
+        call (~3 µs each, three per request on the hot path); a child, once made, never changes."""
+        key = (metric._name, values)
+        child = self._children.get(key)
+        if child is None:
+            child = metric.labels(*values)
+            if len(self._children) < _MAX_CACHED_CHILDREN:  # request labels come from clients: stay bounded
+                self._children[key] = child
+        return child
+
     def observe(self, model: str, api: str, entrypoint: str, status: str, latency_us: float) -> None:
         """One request, as TF Serving's front ends record it: counted with its status; latency only when OK."""
-        self._request_count.labels(model, status).inc()
+        self._child(self._request_count, model, status).inc()
         if status == "OK":
-            self._request_latency.labels(model, api, entrypoint).observe(latency_us)
+            self._child(self._request_latency, model, api, entrypoint).observe(latency_us)
         if self._worker:
-            self._worker_requests.labels(self._worker).inc()
+            self._child(self._worker_requests, self._worker).inc()
 
-    @contextmanager
-    def request(self, model: str, api: str, entrypoint: str) -> Iterator[None]:
+    def request(self, model: str, api: str, entrypoint: str) -> _RequestTimer:
         """Time and count the block as one request; a ``ServingError`` leaving it gives the status."""
-        from .errors import ServingError
-
-        start = time.perf_counter()
-        status = "OK"
-        try:
-            yield
-        except ServingError as exc:
-            status = exc.code.name
-            raise
-        except Exception:
-            status = "INTERNAL"
-            raise
-        finally:
-            self.observe(model, api, entrypoint, status, (time.perf_counter() - start) * 1e6)
+        return _RequestTimer(self, model, api, entrypoint)
 
     def runtime(self, model: str, api: str, runtime: str, latency_us: float) -> None:
-        self._runtime_latency.labels(model, api, runtime).observe(latency_us)
+        self._child(self._runtime_latency, model, api, runtime).observe(latency_us)
 
     def examples(self, model: str, count: int) -> None:
         """``RecordRequestExampleCount``: tf.Examples in one classify/regress/multi-inference request."""

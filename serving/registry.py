@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -126,10 +125,22 @@ class Registry:
                 raise servable_not_found(spec.name, spec.version, spec.label)
             return found
 
-    @contextmanager
-    def lease(self, spec: ModelSpec) -> Iterator[ServableVersion]:
-        version = self.acquire(spec)
-        try:
-            yield version
-        finally:
-            version.release()
+    def lease(self, spec: ModelSpec) -> _Lease:
+        """``with registry.lease(spec) as version:`` -- the version cannot unload inside the block."""
+        return _Lease(self, spec)
+
+
+class _Lease:
+    """``Registry.lease``'s context manager (a class: it wraps every request, twice)."""
+
+    __slots__ = ("_registry", "_spec", "_version")
+
+    def __init__(self, registry: Registry, spec: ModelSpec) -> None:
+        self._registry, self._spec = registry, spec
+
+    def __enter__(self) -> ServableVersion:
+        self._version = self._registry.acquire(self._spec)
+        return self._version
+
+    def __exit__(self, *exc: object) -> None:
+        self._version.release()

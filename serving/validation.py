@@ -22,8 +22,15 @@ def tf_dtype_name(name: str) -> str:
     return _TF_NAMES.get(name, name)
 
 
+_DTYPE_NAMES: dict[np.dtype, str] = {}
+
+
 def _array_dtype(array: np.ndarray) -> str:
-    return "string" if array.dtype.kind in ("O", "S", "U") else array.dtype.name
+    dtype = array.dtype
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:  # ``dtype.name`` is computed in Python on every access: remember it per dtype
+        name = _DTYPE_NAMES[dtype] = "string" if dtype.kind in ("O", "S", "U") else dtype.name
+    return name
 
 
 def check_inputs(signature: SignatureInfo, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 from serving.errors import InvalidArgument
@@ -68,25 +69,35 @@ def _decoded(text: str | None) -> str | None:
 
 
 def parse_route(method: str, target: str) -> Route:
-    """Map an HTTP method and request-target under ``/v1/`` to a ``Route``, or raise TF Serving's error."""
+    """Map an HTTP method and request-target under ``/v1/`` to a ``Route``, or raise TF Serving's error.
+
+    Routes are immutable and clients repeat the same few URLs, so parsed ones are remembered (``_parse``)."""
+    route = _parse(method, target)
+    if route is None:
+        raise InvalidArgument(f"Malformed request: {method} {path_and_query(target)}")
+    return route
+
+
+@lru_cache(maxsize=4096)
+def _parse(method: str, target: str) -> Route | None:
+    """The route, None for a malformed request (other errors raise, and are not remembered)."""
     path = path_and_query(target)
-    malformed = InvalidArgument(f"Malformed request: {method} {path}")
     if method == "POST":
         match = _PREDICTION.fullmatch(path)
         if match is None:
-            raise malformed
+            return None
         name, version, label, verb = match.groups()
         if verb not in (PREDICT, CLASSIFY, REGRESS):  # captured case-insensitively, compared exactly
-            raise malformed
+            return None
         return Route(verb, _decoded(name) or "", _version(version), _decoded(label))
     if method == "GET":
         match = _MODEL_STATUS.fullmatch(path)
         if match is None:
-            raise malformed
+            return None
         name, version, label, subresource = match.groups()
         number = _version(version)
         if not name:
             raise InvalidArgument("Missing model name in request.")
         kind = METADATA if subresource == "metadata" else STATUS
         return Route(kind, _decoded(name) or "", number, _decoded(label))
-    raise malformed
+    return None
