@@ -52,7 +52,7 @@ MAX_ERROR_RATE ?= 0
 _opt = $(if $(2),$(1) $(2))
 _flag = $(if $(filter 1 yes true,$(2)),$(1))
 
-.PHONY: _wrk help install demo test check export parity serve config promote rollback rollout prune versions history client \
+.PHONY: _loadgens help install demo test check export parity serve config promote rollback rollout prune versions history client \
         bench bench-peers perf soak fuzz test-zoo docker-build docker-up docker-down k8s-validate clean
 
 help: ## List every target with one line each
@@ -133,7 +133,7 @@ client: install ## Call the local server: make client NAME=... INPUT=x.npy|x.npz
 bench: install ## Benchmark: concurrency sweep over gRPC/REST, TF/ORT backends, batching on/off (writes docs/perf/)
 	$(PY) -m serving.bench --out docs/perf $(BENCH_ARGS)
 
-bench-peers: install $(PEERS_VENV)/kserve/.installed $(PEERS_VENV)/mlserver/.installed _wrk ## Ours vs KServe, MLServer and Python floors, wrk + grpc.aio, issue 11 goals (QUICK=1: smoke run into build/; not in CI)
+bench-peers: install $(PEERS_VENV)/kserve/.installed $(PEERS_VENV)/mlserver/.installed _loadgens ## Ours vs KServe, MLServer and Python floors, wrk + h2load, issue 11 goals (QUICK=1: smoke run into build/; not in CI)
 	PEERS_VENV=$(PEERS_VENV) $(PY) -m serving.bench.peers $(call _flag,--quick,$(QUICK)) $(call _opt,--out,$(OUT)) $(BENCH_ARGS)
 
 $(PEERS_VENV)/%/.installed: serving/bench/peers/requirements-%.txt
@@ -141,12 +141,17 @@ $(PEERS_VENV)/%/.installed: serving/bench/peers/requirements-%.txt
 	$(PEERS_VENV)/$*/bin/python -m pip install -q -r $<
 	@touch $@
 
-_wrk:
-	@command -v wrk >/dev/null || { echo "wrk not found: installing it with apt-get"; \
-	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
-	    elif command -v sudo >/dev/null; then sudo -n apt-get update -qq && sudo -n apt-get install -y -qq wrk; fi; } \
-	  >/dev/null 2>&1 || true; }
-	@command -v wrk >/dev/null || { echo "error: make bench-peers needs wrk (the HTTP load generator) and could not install it; install it yourself: apt-get install -y wrk (Debian/Ubuntu), brew install wrk (macOS)" >&2; exit 1; }
+_loadgens: # wrk (HTTP) and h2load (gRPC), installed with apt-get when missing; a clear error when they cannot be
+	@for tool in wrk h2load; do \
+	  case $$tool in wrk) pkg=wrk brew=wrk what="the HTTP load generator";; \
+	    h2load) pkg=nghttp2-client brew=nghttp2 what="the gRPC load generator, from nghttp2";; esac; \
+	  command -v $$tool >/dev/null && continue; \
+	  echo "$$tool not found: installing $$pkg with apt-get"; \
+	  { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$pkg; \
+	    elif command -v sudo >/dev/null; then sudo -n apt-get update -qq && sudo -n apt-get install -y -qq $$pkg; fi; } \
+	    >/dev/null 2>&1 || true; \
+	  command -v $$tool >/dev/null || { echo "error: make bench-peers needs $$tool ($$what) and could not install it; install it yourself: apt-get install -y $$pkg (Debian/Ubuntu), brew install $$brew (macOS)" >&2; exit 1; }; \
+	done
 
 perf: install ## perf_analyzer for any model: make perf NAME=... INPUT=x.npy|x.npz [PROTOCOL=grpc|rest] [TARGET=host:port] [VERSION=n|LABEL=l] [BATCH=b] [CONCURRENCY=1,8,32]
 	@test -n "$(NAME)" -a -n "$(INPUT)" || { echo "usage: make perf NAME=<model> INPUT=<x.npy|x.npz> [PROTOCOL=grpc|rest] [TARGET=host:port] [VERSION=n|LABEL=l] [BATCH=b] [CONCURRENCY=1,8,32] [OUT=build/perf]"; exit 2; }

@@ -29,21 +29,29 @@ None of these runs in CI; each prints progress as it goes.
   model call dominates). MobileNetV2 c1 is also run in-process with ORT's default threads (goal 5's
   reference).
 - **Load.** HTTP: `wrk` (C, one thread, one keep-alive connection per client, closed loop; a Lua script posts
-  the body and prints the percentiles). gRPC: the `grpc.aio` closed loop of `serving.bench.loadgen` (TF
-  Serving's `Predict`; MLServer's V2 `ModelInfer`). The load generator's CPU and the server's CPU (all its
-  processes) are reported with every point.
+  the body and prints the percentiles). gRPC: `h2load` (nghttp2's C HTTP/2 load generator, one thread, one
+  connection per client up to 64, closed loop): each call is a POST to `/<service>/<method>` (TF Serving's
+  `Predict`; MLServer's V2 `ModelInfer`) with `content-type: application/grpc`, `te: trailers` and the
+  request as one length-prefixed gRPC message; the percentiles come from its `--log-file`. **h2load counts
+  HTTP-level errors only** (non-2xx, reset or timed-out streams): a failed gRPC call is an HTTP 200 whose
+  `grpc-status` is in the trailers. So one real grpcio call checks each server before every gRPC point (a
+  failing one is recorded as not measured), and HTTP 200 answers that carried no gRPC message (the data
+  bytes short of the answers' by a tenth or more) count as errors. Without h2load, or with `--grpc-loadgen
+  grpc.aio`, the gRPC points use the Python `grpc.aio` closed loop of `serving.bench.loadgen` (with a
+  warning: it runs on the servers' cores and caps what they can show). The load generator's CPU and the
+  server's CPU (all its processes) are reported with every point, and the page names the generators.
 - **Method.** All servers run side by side; rounds are interleaved (round → workload → concurrency → server),
   so every ratio compares two points measured seconds apart in the same round, and each goal shows every
   round's ratio: met in all rounds, missed in all, or mixed.
 - **Setup.** The target creates `build/peers-venv/kserve` and `build/peers-venv/mlserver` from
   `serving/bench/peers/requirements-{kserve,mlserver}.txt` (two venvs: KServe 0.21 and MLServer 1.7.1 need
-  incompatible fastapi versions; both pin our onnxruntime), and installs `wrk` with apt-get when it is missing
-  (it stops with a clear message when it cannot).
+  incompatible fastapi versions; both pin our onnxruntime), and installs `wrk` and `h2load` (Debian's
+  `nghttp2-client`) with apt-get when they are missing (it stops with a clear message when it cannot).
 - **Options** (`BENCH_ARGS="…"` on make): `--levels 1,16,32`, `--rounds 2`, `--duration 2` (seconds per
   point), `--warmup 2` (one unmeasured pass per server, workload and protocol before round 1), `--workloads
   digits,mobilenet,mlp2048`, `--servers ours,kserve,…`, `--epochs 15`, `--ours-args '--flag=value …'` (more
-  flags for every `python -m serving` it starts), `--out docs/perf`, `--report-only peers.csv` (rebuild the
-  pages from a saved run). `QUICK=1` (`--quick`) is a smoke run (levels 1,16, 1 s points, no warm-up) that
+  flags for every `python -m serving` it starts), `--grpc-loadgen h2load|grpc.aio`, `--out docs/perf`,
+  `--report-only peers.csv` (rebuild the pages from a saved run). `QUICK=1` (`--quick`) is a smoke run (levels 1,16, 1 s points, no warm-up) that
   writes to `build/bench-peers-quick/`, never to docs. The default run takes about 12–15 minutes on 2 cores
   (exports and start-up 2–4, measuring about 10; it prints its estimate before measuring).
 

@@ -3,6 +3,6 @@
 workloads, in one run with interleaved rounds. Issue 11's goals are judged from the rows.
 
 Modules: ``workloads`` (models and requests), ``servers`` (start everything), ``wrk`` (HTTP load and its
-parsing), ``run`` (the interleaved sequence), ``results`` / ``goals`` / ``report`` / ``plot`` (output);
+parsing), ``h2load`` (gRPC load: the framed request, the log file's latencies), ``run`` (the interleaved sequence), ``results`` / ``goals`` / ``report`` / ``plot`` (output);
 ``runtimes/`` holds the standalone runtime scripts the peer venvs run (``requirements-*.txt`` pin them).
 """

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from ..__main__ import _levels
-from .run import ALL_SERVERS, PeerBench, PeerSettings
+from .run import ALL_SERVERS, GRPC_LOADGENS, PeerBench, PeerSettings
 from .workloads import ALL as ALL_WORKLOADS
 
 QUICK = {"levels": "1,16", "rounds": 2, "duration": 1, "warmup": 0, "epochs": 2}
@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "`python -m serving` has --num_workers)")
     p.add_argument("--ours-args", default="", metavar="'FLAGS'",
                    help="more flags for every `python -m serving` started, e.g. '--tensorflow_intra_op_parallelism=2'")
+    p.add_argument("--grpc-loadgen", choices=GRPC_LOADGENS, default="h2load",
+                   help="gRPC load generator: h2load (C, nghttp2; default; falls back to grpc.aio with a warning "
+                        "when it is not installed) or grpc.aio (the Python loop of serving.bench.loadgen, in this "
+                        "process)")
     p.add_argument("--work", type=Path, default=Path("build/bench-peers"), help="scratch dir (rebuilt)")
     p.add_argument("--report-only", type=Path, metavar="CSV", help="rebuild the docs from a saved peers.csv")
     return p
@@ -68,7 +72,7 @@ def _settings(args: argparse.Namespace) -> PeerSettings:
     levels = pick("levels", "1,16,32")
     return PeerSettings(args.work.resolve(), args.workloads, _levels(levels) if isinstance(levels, str) else levels,
                         pick("rounds", 2), pick("duration", 2), pick("warmup", 2), pick("epochs", 15), servers,
-                        shlex.split(args.ours_args))
+                        shlex.split(args.ours_args), grpc_loadgen=args.grpc_loadgen)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,10 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             rows = bench.run()
         except Exception as exc:  # noqa: BLE001 - a failed server or tool: one clear line, logs kept
+            from .h2load import H2loadError
             from .servers import StartError
             from .wrk import WrkError
 
-            if isinstance(exc, (StartError, WrkError)):
+            if isinstance(exc, (StartError, WrkError, H2loadError)):
                 print(f"error: {exc}", file=sys.stderr)
                 return 1
             raise

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import statistics
 from pathlib import Path
 
 from ..docsections import BENCH_GOALS, PEER_GOALS, upsert
 from ..report import _table
 from .goals import PeerGoal
+from .h2load import CONNECTION_CAP
 from .results import Cell, PeerRow, cells
 
 PAGE = "peers.md"
@@ -34,6 +36,34 @@ SERVER_NOTES = {
 }
 
 
+LOADGENS = {
+    "wrk": "`wrk` (C; one thread, one keep-alive connection per client, closed loop)",
+    "h2load": ("`h2load` (nghttp2's C HTTP/2 load generator; one thread, one connection per client up to "
+               f"{CONNECTION_CAP}, closed loop, the framed request posted to `/<service>/<method>`). h2load sees "
+               "HTTP only, so its errors are HTTP-level (non-2xx, reset or timed-out streams) plus answers that "
+               "carried no gRPC message; one grpcio call checks every server before each gRPC point"),
+    "grpc.aio": ("the Python `grpc.aio` closed loop of `serving.bench.loadgen`, in the harness process (h2load was "
+                 "not used: on a small machine this loop takes CPU the servers need)"),
+}
+
+
+def load_text(rows: list[PeerRow], brief: bool = False) -> str:
+    """Which load generator drove each protocol in these rows, and how much CPU it took (from the rows);
+    ``brief``: names only, no description."""
+    parts = []
+    for protocol, label in (("rest", "HTTP"), ("grpc", "gRPC")):
+        mine = [r for r in rows if r.protocol == protocol]
+        if not mine:
+            continue
+        for name in sorted({r.loadgen for r in mine}):
+            used = [r.loadgen_cpu for r in mine if r.loadgen == name]
+            what = (f"`{name}`" if brief else LOADGENS.get(name, f"`{name}`")) if name else \
+                "not recorded (a CSV written before the column)"
+            parts.append(f"{label} load: {what}; its CPU {statistics.median(used):.2f} cores median, "
+                         f"{max(used):.2f} at most over {len(used)} points.")
+    return " ".join(parts)
+
+
 def _ms(us: float) -> str:
     return f"{us / 1e3:.2f}"
 
@@ -44,13 +74,14 @@ def _cell_line(c: Cell) -> list[str]:
             _ms(c.p99_us), str(c.errors), f"{c.server_cpu:.2f}", f"{c.loadgen_cpu:.2f}"]
 
 
-def goals_section(goals: list[PeerGoal], when: str | None, machine: dict[str, str], noise: list[str]) -> str:
+def goals_section(goals: list[PeerGoal], when: str | None, machine: dict[str, str], noise: list[str],
+                  load: str = "") -> str:
     """The README section; ``when`` None: the table of a checkout where no reference run was recorded yet."""
     intro = ("No reference run is recorded in this checkout yet: `make bench-peers` fills this table (and "
              f"[{PAGE}]({PAGE})) from its run." if when is None else
              f"Written by `make bench-peers` on {when} ({machine.get('CPU', '?')}, {machine.get('cores', '?')}). "
              f"Each ratio is from one round (both sides measured seconds apart); every round is shown. Details, "
-             f"tables and the plot: [{PAGE}]({PAGE}).")
+             f"tables and the plot: [{PAGE}]({PAGE}).{' ' + load if load else ''}")
     lines = [GOALS_HEADING, "", intro, "",
              *_table(["goal", "measured (per round)", "verdict"], [[g.goal, g.measured, g.verdict] for g in goals]),
              "", *noise]
@@ -79,8 +110,7 @@ def write(out: Path, rows: list[PeerRow], goals: list[PeerGoal], machine: dict[s
              "Every number comes from that one run; rerun it to refresh this page, "
              f"[`{CSV_NAME}`]({CSV_NAME}) and the plot. {settings_text}", "",
              "Every server serves the same `model.onnx` files (exported once by `python -m export`) with the same "
-             "ONNX Runtime session options as our ORT backend. HTTP load: `wrk` (one thread, one keep-alive "
-             "connection per client, closed loop). gRPC load: a `grpc.aio` closed loop (`serving.bench.loadgen`). "
+             f"ONNX Runtime session options as our ORT backend. {load_text(rows)} "
              "req/s counts successful answers; latencies in ms; CPU in cores (CPU seconds / wall seconds) for the "
              "server (all its processes) and the load generator. Each cell: the median of the rounds, with the "
              "range of req/s over the rounds in brackets.", "",
@@ -103,6 +133,6 @@ def write(out: Path, rows: list[PeerRow], goals: list[PeerGoal], machine: dict[s
     path.write_text("\n".join(lines), encoding="utf-8")
     readme = out / "README.md"
     text = readme.read_text(encoding="utf-8") if readme.exists() else "# Performance\n"
-    readme.write_text(upsert(text, GOALS_HEADING, goals_section(goals, when, machine, noise),
+    readme.write_text(upsert(text, GOALS_HEADING, goals_section(goals, when, machine, noise, load_text(rows, True)),
                              before=BENCH_GOALS), encoding="utf-8")
     return path

@@ -26,6 +26,7 @@ class PeerRow:
     loadgen_cpu: float  # load generator CPU, in cores (CPU seconds / wall seconds)
     server_cpu: float  # server CPU, in cores (all its processes)
     first_error: str = ""
+    loadgen: str = ""  # wrk | h2load | grpc.aio | in-process ("" in a CSV written before this column)
 
 
 def write_csv(rows: list[PeerRow], path: Path) -> Path:
@@ -38,7 +39,8 @@ def write_csv(rows: list[PeerRow], path: Path) -> Path:
 
 
 def read_csv(path: Path) -> list[PeerRow]:
-    """The rows ``write_csv`` wrote (``--report-only`` rebuilds the docs from a saved run)."""
+    """The rows ``write_csv`` wrote (``--report-only`` rebuilds the docs from a saved run; a column added since
+    the CSV was written gets its default)."""
     types = {x.name: x.type for x in fields(PeerRow)}
     cast = {"int": int, "float": float, "str": str}
     with path.open(newline="", encoding="utf-8") as f:

@@ -1,9 +1,15 @@
 """The ``make bench-peers`` run: export the workloads, start every server side by side, then measure in
 interleaved rounds (round → workload → concurrency → server), so every ratio compares cells measured
 seconds apart in the same round, and a change in background load cannot pose as a difference between servers.
+
+Load generators: ``wrk`` for REST (``wrk.py``), ``h2load`` for gRPC (``h2load.py``; one grpcio call checks
+each server before every gRPC point, since h2load cannot read a call's grpc-status), both C processes whose
+CPU is measured apart from the servers'. Without h2load the gRPC points fall back to the Python ``grpc.aio``
+loop of ``serving.bench.loadgen`` (with a warning: on a small machine it takes a core from the servers).
 """
 from __future__ import annotations
 
+import math
 import resource
 import time
 from contextlib import ExitStack
@@ -11,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import loadgen
-from . import servers, wrk
+from . import h2load, servers, wrk
 from .results import PeerRow
 from .workloads import Workload, prepare
 
@@ -22,6 +28,7 @@ ALL_SERVERS = (*OURS, *PEERS, *FLOORS)
 GRPC_SERVERS = ("ours", "ours+batching", "ours-2w", "mlserver", "mlserver+batching", "floor-grpc")
 REST_SERVERS = tuple(s for s in ALL_SERVERS if s != "floor-grpc")
 IN_PROCESS = ("ort-default", "ort-ours")  # MobileNetV2 c1 only: goal 5's reference
+GRPC_LOADGENS = ("h2load", "grpc.aio")
 
 
 @dataclass
@@ -36,6 +43,7 @@ class PeerSettings:
     servers: list[str]
     ours_args: list[str] = field(default_factory=list)  # more `python -m serving` flags for every ours-* server
     start_timeout: float = 600.0
+    grpc_loadgen: str = "h2load"  # or "grpc.aio" (serving.bench.loadgen); h2load falls back to it when missing
 
     def estimate_s(self) -> float:
         rest = sum(s in REST_SERVERS for s in self.servers)
@@ -51,6 +59,8 @@ class PeerBench:
         self.options: dict = {}
         self.notes: list[str] = []
         self._t0 = time.perf_counter()
+        self._frames: dict[tuple[str, str], Path] = {}
+        self.grpc_loadgen = settings.grpc_loadgen
 
     def say(self, text: str) -> None:
         print(f"[bench-peers {time.perf_counter() - self._t0:6.0f}s] {text}", flush=True)
@@ -98,9 +108,41 @@ class PeerBench:
         res = wrk.run(url, script, level, seconds or self.s.duration)
         server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
         return PeerRow(rnd, w.name, "rest", server.name, level, res.throughput, res.p50_us, res.p90_us, res.p99_us,
-                       res.mean_us, res.requests, res.errors, res.seconds, res.cpu_s / res.seconds, server_cpu)
+                       res.mean_us, res.requests, res.errors, res.seconds, res.cpu_s / res.seconds, server_cpu,
+                       loadgen="wrk")
+
+    def _frame(self, server: servers.Launched, w: Workload) -> Path:
+        """The h2load data file: the server's gRPC request for ``w`` as one length-prefixed message."""
+        model = w.name + server.model_suffix
+        key = (model, server.grpc_method)
+        if key not in self._frames:
+            kind = "v2" if server.v2_grpc else "v1"
+            path = self.s.work / "bodies" / f"{model}.{kind}.grpcframe"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(h2load.frame(server.grpc_request(w)))
+            self._frames[key] = path
+        return self._frames[key]
 
     def _grpc(self, rnd: int, server: servers.Launched, w: Workload, level: int, seconds: int = 0) -> PeerRow:
+        if self.grpc_loadgen != "h2load":
+            return self._grpc_aio(rnd, server, w, level, seconds)
+        duration = seconds or self.s.duration
+        size, error = servers.grpc_check(server, w)  # h2load sees HTTP only: one real call first
+        if error:
+            nan = math.nan
+            return PeerRow(rnd, w.name, "grpc", server.name, level, 0.0, nan, nan, nan, nan, 0, 1, float(duration),
+                           0.0, 0.0, f"grpcio call before the point failed, not measured: {error}"[:200], "h2load")
+        url = f"http://{servers.LOOPBACK}:{server.grpc_port}{server.grpc_method}"
+        data = self._frame(server, w)
+        cpu0, t0 = server.cpu_seconds(), time.monotonic()
+        res = h2load.run(url, data, level, duration, answer_bytes=len(h2load.frame(b"")) + size)
+        server_cpu = (server.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+        return PeerRow(rnd, w.name, "grpc", server.name, level, res.throughput, res.p50_us, res.p90_us, res.p99_us,
+                       res.mean_us, res.requests, res.errors, res.seconds, res.cpu_s / res.seconds if res.seconds
+                       else 0.0, server_cpu, res.note[:200], "h2load")
+
+    def _grpc_aio(self, rnd: int, server: servers.Launched, w: Workload, level: int, seconds: int = 0) -> PeerRow:
+        """The Python fallback: the ``grpc.aio`` closed loop in this process (its CPU: this process's)."""
         got: list[loadgen.Window] = []
         plan = loadgen.Plan(warmup=0.0, duration=float(seconds or self.s.duration), trials=1)
         before, cpu0, t0 = resource.getrusage(resource.RUSAGE_SELF), server.cpu_seconds(), time.monotonic()
@@ -109,7 +151,7 @@ class PeerBench:
         elapsed, after = time.monotonic() - t0, resource.getrusage(resource.RUSAGE_SELF)
         server_cpu = (server.cpu_seconds() - cpu0) / elapsed
         own = (after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime) / elapsed
-        return _window_row(rnd, w.name, "grpc", server.name, level, got[0], own, server_cpu)
+        return _window_row(rnd, w.name, "grpc", server.name, level, got[0], own, server_cpu, "grpc.aio")
 
     def _in_process(self, rnd: int, w: Workload) -> list[PeerRow]:
         """Goal 5's reference: the same model in this process, ORT's default threads and our options, c1."""
@@ -125,7 +167,7 @@ class PeerBench:
             plan = loadgen.Plan(warmup=float(self.s.warmup), duration=float(self.s.duration), trials=1)  # new session
             loadgen.inprocess_sweep(lambda s=sess, f=feed: s.run(None, f), [1], plan,
                                     lambda _c, win, g=got: g.append(win))
-            out.append(_window_row(rnd, w.name, "in-process", name, 1, got[0], 0.0, 0.0))
+            out.append(_window_row(rnd, w.name, "in-process", name, 1, got[0], 0.0, 0.0, "in-process"))
         return out
 
     def _points(self, server: servers.Launched) -> list:
@@ -153,9 +195,18 @@ class PeerBench:
         self.say(f"round {row.round} {row.workload:<9} {row.protocol:<10} c{row.concurrency:<3} {row.server:<18} "
                  f"{row.throughput:8.1f} req/s  p50 {row.p50_us / 1e3:8.2f} ms  p90 {row.p90_us / 1e3:8.2f} ms  "
                  f"p99 {row.p99_us / 1e3:8.2f} ms  errors {row.errors}  cpu: server {row.server_cpu:.2f}, "
-                 f"loadgen {row.loadgen_cpu:.2f} cores" + (f"  [{row.first_error}]" if row.first_error else ""))
+                 f"{row.loadgen or 'loadgen'} {row.loadgen_cpu:.2f} cores" + (f"  [{row.first_error}]" if row.first_error else ""))
+
+    def _choose_grpc_loadgen(self) -> None:
+        if self.grpc_loadgen == "h2load" and not h2load.available():
+            self.grpc_loadgen = "grpc.aio"
+            self.say("warning: h2load is not installed (apt-get install -y nghttp2-client): the gRPC points use the "
+                     "Python grpc.aio loop, which shares the servers' cores and caps what they can show")
+        if any(s in GRPC_SERVERS for s in self.s.servers):
+            self.say(f"gRPC load generator: {self.grpc_loadgen}")
 
     def run(self) -> list[PeerRow]:
+        self._choose_grpc_loadgen()
         self.say(f"exporting {', '.join(self.s.workloads)} under {self.s.work}")
         workloads = prepare(self.s.work, self.s.workloads, self.s.epochs, self.say)
         self.options = servers.ort_options()
@@ -181,11 +232,11 @@ class PeerBench:
 
 
 def _window_row(rnd: int, workload: str, protocol: str, server: str, level: int, win: loadgen.Window,
-                loadgen_cpu: float, server_cpu: float) -> PeerRow:
+                loadgen_cpu: float, server_cpu: float, generator: str) -> PeerRow:
     import numpy as np
 
     lat = win.latencies * 1e6
     p50, p90, p99 = (float(v) for v in np.percentile(lat, [50, 90, 99])) if lat.size else (float("nan"),) * 3
     return PeerRow(rnd, workload, protocol, server, level, win.throughput, p50, p90, p99,
                    float(lat.mean()) if lat.size else float("nan"), int(lat.size), win.errors, win.seconds,
-                   loadgen_cpu, server_cpu, win.first_error[:200])
+                   loadgen_cpu, server_cpu, win.first_error[:200], generator)

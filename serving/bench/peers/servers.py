@@ -248,16 +248,24 @@ def _rest_ok(server: Launched, w: Workload) -> bool:
         return False
 
 
-def _grpc_ok(server: Launched, w: Workload) -> bool:
+def grpc_check(server: Launched, w: Workload, timeout: float = 30) -> tuple[int, str]:
+    """One real grpcio call of the workload: (size of the answer's message, "") when it succeeds, (0, "CODE:
+    details") when it fails. h2load cannot read a call's grpc-status, so this is made before every point."""
     import grpc
 
-    with grpc.insecure_channel(f"{LOOPBACK}:{server.grpc_port}") as channel:
-        call = channel.unary_unary(server.grpc_method)
+    with grpc.insecure_channel(f"{LOOPBACK}:{server.grpc_port}", options=[
+            ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]) as channel:
+        call = channel.unary_unary(server.grpc_method)  # no (de)serializers: bytes in, bytes out
         try:
-            call(server.grpc_request(w), timeout=30)
-        except grpc.RpcError:
-            return False
-    return True
+            answer = call(server.grpc_request(w), timeout=timeout)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            return 0, f"{code.name if code else 'error'}: {exc.details() if hasattr(exc, 'details') else exc}"
+    return len(answer), ""
+
+
+def _grpc_ok(server: Launched, w: Workload) -> bool:
+    return not grpc_check(server, w)[1]
 
 
 class StartError(RuntimeError):
