@@ -13,6 +13,7 @@ request is complete on the wire (``deadline_at``), so decoding and time spent qu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -53,7 +54,9 @@ class CallPool:
         loop = asyncio.get_running_loop()
         if deadline_at is not None and loop.time() >= deadline_at:
             raise DeadlineExceeded(TIMEOUT_MESSAGE)  # spent before it reached a worker: never run
-        future = loop.run_in_executor(self._pool, fn)
+        # In the caller's context (contextvars), as asyncio.to_thread does: request-scoped state set on the loop
+        # (the DataPlane's request scope) is seen by the call on the worker.
+        future = loop.run_in_executor(self._pool, contextvars.copy_context().run, fn)
         if deadline_at is None:
             return await future
         expired: list[bool] = []

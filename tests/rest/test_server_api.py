@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 import time
 
@@ -64,6 +65,9 @@ def test_call_pool_runs_off_the_loop_thread_and_passes_errors_through() -> None:
 
     async def scenario() -> None:
         assert await pool.run(threading.current_thread) is not threading.current_thread()
+        request = contextvars.ContextVar("request")
+        request.set("r1")
+        assert await pool.run(request.get) == "r1"  # the caller's context travels with the call
         with pytest.raises(KeyError):
             await pool.run(lambda: {}["missing"])
 
