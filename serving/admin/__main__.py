@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from serving.admin import modelsconfig, probe, registry, rollout, serverconfigs, table
+from serving.admin import layout, modelsconfig, probe, registry, rollout, serverconfigs, table
 from serving.admin.errors import AdminError
 from serving.configfiles import ConfigFileError
 
@@ -112,7 +112,8 @@ def _promote(args: argparse.Namespace) -> str:
     target = args.wait_for
     if target is None and args.server:
         configured = modelsconfig.served_versions(models_dir, args.name)
-        target = args.server if probe.serves_model(args.server, args.name, configured) else None
+        on_disk = {v for v, _ in layout.version_dirs(layout.model_dir(models_dir, args.name))}
+        target = args.server if probe.serves_model(args.server, args.name, configured, on_disk=on_disk) else None
     waiter = None
     if target:
         def waiter(name: str, version: int) -> None:

@@ -28,13 +28,26 @@ def version_state(rest_target: str, name: str, version: int | None = None, timeo
     return {int(s["version"]): s.get("state", "") for s in statuses if "version" in s}
 
 
-def serves_model(rest_target: str, name: str, configured: set[int] | None, timeout: float = 2.0) -> bool:
+def serves_model(rest_target: str, name: str, configured: set[int] | None, timeout: float = 2.0, *,
+                 on_disk: set[int] | None = None, settle: float = 10.0, interval: float = 0.25) -> bool:
     """Whether the server at `rest_target` answers and serves `name` from this models.config: it reports at
     least one version that the config lists (`configured`; None: any). False for no answer, for a server
     without that model, and for one serving another directory's versions, so `promote` never waits on a
-    server that will not load what it stages."""
-    states = version_state(rest_target, name, timeout=timeout)
-    return bool(states) and (configured is None or bool(set(states) & configured))
+    server that will not load what it stages.
+
+    A server that reports only versions this model directory holds (`on_disk`) but none the config lists yet
+    is this one catching up (a version exported a moment ago, before its next file-system poll): it is given
+    up to `settle` seconds to load it rather than being taken for a stranger."""
+    deadline = time.monotonic() + settle
+    while True:
+        states = version_state(rest_target, name, timeout=timeout)
+        if not states:
+            return False
+        if configured is None or set(states) & configured:
+            return True
+        if on_disk is None or not set(states) <= on_disk or time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
 
 
 def wait_for_version(rest_target: str, name: str, version: int, timeout: float = 120.0,

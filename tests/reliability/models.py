@@ -12,6 +12,7 @@ the exporter does; ``copy_slowly`` installs it file by file in place, as a carel
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -36,15 +37,33 @@ def write_onnx_affine(version_dir: Path, slope: float, intercept: float) -> Path
     return _save_onnx(graph, version_dir)
 
 
-def write_onnx_slow(version_dir: Path, size: int = 2048, rounds: int = 2) -> Path:
+def slow_rounds(seconds: float, size: int = 2048) -> int:
+    """How many ``size`` x ``size`` float32 matrix products take ``seconds`` on this machine now, with every
+    core (numpy's BLAS, as ONNX Runtime's intra-op pool does by default): the slow model's duration must not
+    depend on the machine's speed or core count, or a timeout test turns into a 200 on a faster box."""
+    import numpy as np
+
+    m = np.ones((size, size), np.float32)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        m @ m
+        best = min(best, time.perf_counter() - start)
+    return max(2, min(64, math.ceil(seconds / best)))
+
+
+def write_onnx_slow(version_dir: Path, size: int = 2048, seconds: float = 1.0, rounds: int | None = None) -> Path:
     """``model.onnx`` answering ``y = 0.5x + 2`` on ``x: float32[1, 1]`` after ``rounds`` square matrix
-    products of ``size`` (``Expand`` of the input, so nothing is constant-folded): a call that takes ~1 s on
-    one core, for timeouts and in-flight requests during shutdown."""
+    products of ``size`` (``Expand`` of the input, so nothing is constant-folded; a ``Tanh`` after each keeps the
+    values finite however many rounds): by default as many as take
+    ~``seconds`` on this machine, for timeouts and in-flight requests during shutdown."""
     from onnx import TensorProto, helper
 
+    rounds = rounds or slow_rounds(seconds, size)
     nodes = [helper.make_node("Expand", ["x", "square"], ["m0"])]
     for i in range(rounds):
-        nodes.append(helper.make_node("MatMul", [f"m{i}", f"m{i}"], [f"m{i + 1}"]))
+        nodes.append(helper.make_node("MatMul", [f"m{i}", f"m{i}"], [f"p{i}"]))
+        nodes.append(helper.make_node("Tanh", [f"p{i}"], [f"m{i + 1}"]))  # bounded: no inf * 0 = NaN
     nodes += [
         helper.make_node("ReduceSum", [f"m{rounds}"], ["total"], keepdims=0),
         helper.make_node("Mul", ["total", "zero"], ["nothing"]),

@@ -41,7 +41,7 @@ def _refusal_kind(answer: Answer) -> str:
 @pytest.fixture()
 def config(tmp_path: Path) -> Path:
     for name, build in (("fast", lambda d: write_onnx_affine(d, 0.5, 2.0)),
-                        ("slow", lambda d: write_onnx_slow(d, rounds=3))):
+                        ("slow", lambda d: write_onnx_slow(d, seconds=1.0))):
         (tmp_path / name).mkdir()
         install_atomically(build, tmp_path / name, 1)
     return write_models_config(tmp_path / "models.config", [
