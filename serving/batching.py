@@ -22,16 +22,25 @@ is padded up to the next ``allowed_batch_sizes`` entry with copies of its first 
 sliced off again. A task that needs a new batch while ``max_enqueued_batches`` batches of its queue are
 waiting is refused with RESOURCE_EXHAUSTED (HTTP 429), the message TF Serving uses.
 
+Work-conserving dispatch (a local-server extension; ``--batching_strict_timeout`` turns it off): the
+protocol adapters count, per model, the Predict requests that are past the wire but not yet at the batcher
+(decoding, validating; ``Arrivals``). An open batch whose model has none of those coming is due at once
+instead of at its timeout: waiting could only add latency, since no request that could join it exists yet.
+So a lone client never pays ``batch_timeout_micros``, while under load, where requests overlap and batch
+threads are busy, batches fill exactly as before. Warmup calls, made outside any request, keep the timeout.
+
 Errors stay with their request: when a merged run fails, each task of the batch is re-run on its own, so a
 request the runtime refuses never fails the requests it happened to be batched with.
 Classify and Regress pass through unbatched (their inputs are serialized tf.Examples).
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +52,69 @@ from .errors import Internal, InvalidArgument, ResourceExhausted, ServingError, 
 from .monitoring import Metrics
 
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
+
+
+class _Arrival:
+    """One request in ``Arrivals.scope``: counted until it reaches a batcher (``arrived``) or leaves."""
+
+    __slots__ = ("arrivals", "model", "pending")
+
+    def __init__(self, arrivals: Arrivals, model: str) -> None:
+        self.arrivals, self.model, self.pending = arrivals, model, True
+
+    def settle(self) -> None:
+        if self.pending:
+            self.pending = False
+            self.arrivals._leave(self.model)
+
+
+_ARRIVAL: contextvars.ContextVar[_Arrival | None] = contextvars.ContextVar("serving_batch_arrival", default=None)
+
+
+class Arrivals:
+    """Per model, the requests that may still join a batch: received, not yet submitted to the batcher.
+
+    The protocol adapters enter ``scope(model)`` as a request starts (``DataPlane.request_scope``); the
+    batcher calls ``arrived()`` on the request's own thread (the scope travels in a context variable, which
+    the REST call pool copies to its worker), so the count drops the moment the request is queued.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}
+
+    @contextmanager
+    def scope(self, model: str) -> Iterator[None]:
+        arrival = _Arrival(self, model)
+        with self._lock:
+            self._pending[model] = self._pending.get(model, 0) + 1
+        token = _ARRIVAL.set(arrival)
+        try:
+            yield
+        finally:
+            _ARRIVAL.reset(token)
+            arrival.settle()
+
+    def _leave(self, model: str) -> None:
+        with self._lock:
+            left = self._pending.get(model, 0) - 1
+            if left > 0:
+                self._pending[model] = left
+            else:
+                self._pending.pop(model, None)
+
+    def pending(self, model: str) -> int:
+        """Requests for ``model`` on their way to a batcher now."""
+        return self._pending.get(model, 0)
+
+
+def arrived() -> str | None:
+    """Mark the current request as queued (it no longer counts as coming); its model, None outside a scope."""
+    arrival = _ARRIVAL.get()
+    if arrival is None:
+        return None
+    arrival.settle()
+    return arrival.model
 
 
 @dataclass(eq=False)
@@ -70,6 +142,7 @@ class _Batch:
     tasks: list[_Task] = field(default_factory=list)
     size: int = 0
     closed: bool = False
+    model: str | None = None  # whose Arrivals may make it due early (None: only full or timed out)
 
 
 def _queue_key(signature: str, output_filter: tuple[str, ...], inputs: Mapping[str, np.ndarray], pad: bool) -> tuple:
@@ -130,8 +203,10 @@ def split_outputs(outputs: Mapping[str, np.ndarray], sizes: Sequence[int], padde
 class _Scheduler:
     """Queues of open/closed batches, one per queue key, served by ``num_batch_threads`` threads."""
 
-    def __init__(self, params: BatchingParameters, run: Callable[[_Batch], None]) -> None:
+    def __init__(self, params: BatchingParameters, run: Callable[[_Batch], None],
+                 arrivals: Arrivals | None = None) -> None:
         self.params = params
+        self.arrivals = arrivals
         self.capacity = params.max_execution_batch_size if params.enable_large_batch_splitting \
             else params.max_batch_size
         self.timeout = params.batch_timeout_micros / 1e6
@@ -156,7 +231,7 @@ class _Scheduler:
         return cuts
 
     def submit(self, key: tuple, signature: str, output_filter: tuple[str, ...], inputs: dict[str, np.ndarray],
-               size: int) -> list[_Task]:
+               size: int, model: str | None = None) -> list[_Task]:
         """Cut ``inputs`` into tasks and place them atomically (or refuse them all); returns the tasks."""
         with self._cond:
             if self._stopped:
@@ -174,7 +249,8 @@ class _Scheduler:
                 if not queue or queue[-1].closed or queue[-1].size + cut > self.capacity:
                     if queue:
                         queue[-1].closed = True
-                    queue.append(_Batch(key, signature, output_filter, time.monotonic() + self.timeout))
+                    queue.append(_Batch(key, signature, output_filter, time.monotonic() + self.timeout,
+                                        model=model))
                 batch = queue[-1]
                 batch.tasks.append(task)
                 batch.size += cut
@@ -196,10 +272,11 @@ class _Scheduler:
             self._running += 1
         return batch
 
-    def claim_alone(self, key: tuple, size: int) -> bool:
-        """Take a run slot for a request that would be a batch on its own at once: batch_timeout_micros 0,
-        nothing of its kind waiting, a slot free, and it fits one batch. ``release()`` gives the slot back."""
-        if self.timeout or size > self.capacity:
+    def claim_alone(self, key: tuple, size: int, model: str | None = None) -> bool:
+        """Take a run slot for a request that would be a batch on its own at once (batch_timeout_micros 0,
+        or no other request for its model on the way), nothing of its kind waiting, a slot free, and it fits
+        one batch. ``release()`` gives the slot back."""
+        if size > self.capacity or self.timeout and not self._nothing_coming(model):
             return False
         with self._cond:
             if self._stopped or key in self._queues or self._running >= self.params.num_batch_threads:
@@ -225,7 +302,7 @@ class _Scheduler:
             if not queue:
                 continue
             head = queue[0]
-            if head.closed or head.deadline <= now or self._stopped:
+            if head.closed or head.deadline <= now or self._stopped or self._nothing_coming(head.model):
                 if best is None or head.deadline < best[0].deadline:
                     best = (head, queue)
             else:
@@ -238,6 +315,10 @@ class _Scheduler:
             del self._queues[batch.key]
         batch.closed = True
         return batch, None
+
+    def _nothing_coming(self, model: str | None) -> bool:
+        """Work-conserving dispatch: no request that could still join a batch of ``model`` exists."""
+        return self.arrivals is not None and model is not None and not self.arrivals.pending(model)
 
     def _work(self) -> None:
         while True:
@@ -278,12 +359,13 @@ class BatchingBackend(Backend):
 
     batching = True  # DataPlane.short_call: a batched call may wait for others, never run it on a loop
 
-    def __init__(self, inner: Backend, params: BatchingParameters, metrics: Metrics | None = None) -> None:
+    def __init__(self, inner: Backend, params: BatchingParameters, metrics: Metrics | None = None,
+                 arrivals: Arrivals | None = None) -> None:
         self.inner = inner
         self.params = params
         self.metrics = metrics
         self.platform = inner.platform
-        self._scheduler = _Scheduler(params, self._run_batch)
+        self._scheduler = _Scheduler(params, self._run_batch, arrivals)
 
     @classmethod
     def load(cls, version_dir: Path, *, platform: str = "tensorflow",
@@ -304,6 +386,7 @@ class BatchingBackend(Backend):
 
     def predict(self, signature: str, inputs: Mapping[str, np.ndarray],
                 output_filter: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        model = arrived()  # from here on this request is queued, not coming
         arrays = {k: np.asarray(v) for k, v in inputs.items()}
         size = _batch_size(arrays) if arrays else 0
         out_filter = tuple(output_filter or ())
@@ -313,9 +396,9 @@ class BatchingBackend(Backend):
             raise InvalidArgument(f"Task size {size} is larger than maximum input batch size "
                                   f"{self.params.max_batch_size}")
         key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
-        if self._padded(size) == size and self._scheduler.claim_alone(key, size):
+        if self._padded(size) == size and self._scheduler.claim_alone(key, size, model):
             return self._run_alone(signature, arrays, out_filter, size)
-        tasks = self._scheduler.submit(key, signature, out_filter, arrays, size)
+        tasks = self._scheduler.submit(key, signature, out_filter, arrays, size, model)
         for task in tasks:
             task.done.wait()
             if task.error is not None:
@@ -393,13 +476,29 @@ def default_parameters() -> BatchingParameters:
     return batching_parameters_from_text("", "<defaults>")
 
 
-def make_backend_wrapper(params: BatchingParameters | None,
-                         metrics: Metrics | None = None) -> Callable[[Backend], Backend]:
+class BatchingWrapper:
+    """The ``ServerOptions.backend_wrapper`` for ``--enable_batching``: wraps each loaded version.
+
+    ``concurrent_runs`` tells the version manager how many runs of one model may share the cores at once
+    (``num_batch_threads``), so the runtimes' default intra-op threads divide the cores between them instead
+    of oversubscribing them.
+    """
+
+    def __init__(self, params: BatchingParameters, metrics: Metrics | None, arrivals: Arrivals | None) -> None:
+        self.params, self.metrics, self.arrivals = params, metrics, arrivals
+        self.concurrent_runs = max(1, params.num_batch_threads)
+
+    def __call__(self, backend: Backend) -> BatchingBackend:
+        return BatchingBackend(backend, self.params, self.metrics, self.arrivals)
+
+
+def make_backend_wrapper(params: BatchingParameters | None, metrics: Metrics | None = None,
+                         arrivals: Arrivals | None = None) -> BatchingWrapper:
     """The ``ServerOptions.backend_wrapper`` for ``--enable_batching``: batches every loaded version.
 
     ``params`` come from ``--batching_parameters_file`` (``serving.configfiles.load_batching_parameters``);
     None means the flag was not given, and TF Serving's defaults apply. ``metrics`` receives TF Serving's
-    ``batching_session`` families (queuing latency, batch sizes, padding).
+    ``batching_session`` families (queuing latency, batch sizes, padding). ``arrivals`` (the DataPlane's)
+    enables work-conserving dispatch; None keeps TF Serving's strict timeout.
     """
-    resolved = params or default_parameters()
-    return lambda backend: BatchingBackend(backend, resolved, metrics)
+    return BatchingWrapper(params or default_parameters(), metrics, arrivals)

@@ -62,6 +62,10 @@ FLAGS: tuple[Flag, ...] = (
          "Allow a new label to point at a version that is not AVAILABLE yet."),
     Flag("enable_batching", parse_bool, False, "Batch concurrent requests per model version."),
     Flag("batching_parameters_file", str, "", "BatchingParameters text proto (with --enable_batching)."),
+    Flag("batching_strict_timeout", parse_bool, False,
+         "Extension (not a TF Serving flag): an open batch always waits for batch_timeout_micros, as TF "
+         "Serving's scheduler does. Default: it runs at once when no other request for its model is on "
+         "the way (work-conserving), so a lone request never pays the timeout."),
     Flag("enable_per_model_batching_parameters", parse_bool, False,
          "Read batching_params.pbtxt from each version directory.", IGNORED),
     Flag("monitoring_config_file", str, "", "MonitoringConfig text proto (Prometheus endpoint on REST)."),
@@ -119,6 +123,7 @@ class ServerOptions:
     allow_version_labels_for_unavailable_models: bool = False
     enable_batching: bool = False
     batching_parameters_file: str = ""
+    batching_strict_timeout: bool = False
     enable_per_model_batching_parameters: bool = False
     monitoring_config_file: str = ""
     ssl_config_file: str = ""

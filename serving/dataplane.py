@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from .types import (
     StatusRequest,
     StatusResponse,
 )
+
+if TYPE_CHECKING:
+    from .batching import Arrivals
 from .validation import check_inputs, check_output_filter, classify_outputs, regress_values, runtime_error
 
 log = logging.getLogger("serving.dataplane")
@@ -46,6 +49,9 @@ T = TypeVar("T")
 SHORT_CALL_US = 150.0
 _EWMA_WEIGHT = 0.2
 
+# The adapters' api names whose calls the batcher merges (gRPC Predict, REST :predict).
+BATCHED_APIS = frozenset({"Predict", "predict"})
+
 # TF Serving's runtime label of ``:tensorflow:serving:runtime_latency`` per backend platform.
 RUNTIME_LABELS = {"tensorflow": "TF1", "onnxruntime": "ONNXRuntime"}
 
@@ -53,10 +59,13 @@ RUNTIME_LABELS = {"tensorflow": "TF1", "onnxruntime": "ONNXRuntime"}
 class DataPlane:
     """Serves requests from the registry the ``ModelManager`` keeps up to date."""
 
-    def __init__(self, registry: Registry, manager: ModelManager, metrics: Metrics | None = None) -> None:
+    def __init__(self, registry: Registry, manager: ModelManager, metrics: Metrics | None = None,
+                 arrivals: Arrivals | None = None) -> None:
         self.registry = registry
         self.manager = manager
         self.metrics = metrics or Metrics()
+        # With work-conserving batching: the Predict requests on their way to a batcher, per model.
+        self.arrivals = arrivals
         self._ready = False
         self._shutting_down = False
         # Where HandleReloadConfigRequest goes: this process's manager, or (in a --num_workers worker) the
@@ -88,9 +97,15 @@ class DataPlane:
         """What a protocol adapter wraps one request in: TF Serving's ``request_count`` and, when the block
         succeeds, ``request_latency`` with ``entrypoint`` ("GRPC" or "REST") and the adapter's ``api`` name
         (gRPC: "Predict"/"Classify"/"Regress"; REST: the URL's verb, "" for GETs). As in TF Serving these are
-        front-end metrics: the DataPlane's own methods record runtime and example metrics, never requests."""
+        front-end metrics: the DataPlane's own methods record runtime and example metrics, never requests.
+
+        A Predict request also counts as on its way to the batcher (``arrivals``) until it is queued there."""
         with self.metrics.request(model_name, api, entrypoint):
-            yield
+            if self.arrivals is not None and api in BATCHED_APIS:
+                with self.arrivals.scope(model_name):
+                    yield
+            else:
+                yield
 
     # ---------------------------------------------------------------- resolution
     def resolve(self, spec: ModelSpec) -> tuple[ResolvedSpec, SignatureInfo]:

@@ -72,12 +72,13 @@ def _check_socket_path(path: str) -> None:
 
 
 def _batching_wrapper(opts: ServerOptions, params, metrics: Metrics):
-    """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper`` wraps each loaded backend."""
+    """The hook for ``--enable_batching``: ``serving.batching.make_backend_wrapper`` wraps each loaded backend,
+    work-conserving (with the ``Arrivals`` the DataPlane counts) unless ``--batching_strict_timeout``."""
     if not opts.enable_batching:
         return None
-    from .batching import make_backend_wrapper
+    from .batching import Arrivals, make_backend_wrapper
 
-    return make_backend_wrapper(params, metrics)
+    return make_backend_wrapper(params, metrics, None if opts.batching_strict_timeout else Arrivals())
 
 
 def grpc_threads(opts: ServerOptions, params) -> int:
@@ -138,7 +139,8 @@ class ModelServer:
             if joined is not None:
                 config, then = startup_configs(joined)
         self.manager = ModelManager(opts, self.registry, metrics=self.metrics)
-        self.dataplane = DataPlane(self.registry, self.manager, self.metrics)
+        self.dataplane = DataPlane(self.registry, self.manager, self.metrics,
+                                   arrivals=getattr(opts.backend_wrapper, "arrivals", None))
         try:
             self.manager.reload_config(config, first=True)
             if then is not None:

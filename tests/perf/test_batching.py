@@ -12,7 +12,7 @@ import pytest
 
 from serving.backends import Backend
 from serving.backends.onnxruntime import OnnxRuntimeBackend
-from serving.batching import QUEUE_FULL, BatchingBackend, make_backend_wrapper
+from serving.batching import QUEUE_FULL, Arrivals, BatchingBackend, make_backend_wrapper
 from serving.configfiles import batching_parameters_from_text
 from serving.errors import Internal, InvalidArgument, ResourceExhausted, Unavailable
 
@@ -257,3 +257,86 @@ def test_a_lone_request_runs_on_its_own_thread_and_later_ones_merge_behind_it(ma
         assert [f.result(10)["y"].shape for f in rest] == [(1, 3)] * 3
     assert recording.sizes == [1, 3]
     assert callers[0].startswith("caller")  # the lone request ran on the thread that decoded it
+
+
+# ------------------------------------------------------------------ work-conserving dispatch (Arrivals)
+@pytest.fixture
+def conserving(dense):
+    """A BatchingBackend with Arrivals (the server's default) and a 1 s timeout, so any wait shows."""
+    arrivals = Arrivals()
+    recording = Recording.load(dense)
+    batching = BatchingBackend(recording, params("max_batch_size { value: 64 } batch_timeout_micros { value: "
+                                                 "1000000 } num_batch_threads { value: 1 }"), None, arrivals)
+    yield batching, recording, arrivals
+    batching.unload()
+
+
+def test_a_lone_request_with_nothing_coming_never_waits_for_the_timeout(conserving):
+    batching, recording, arrivals = conserving
+    for i in range(5):
+        start = time.monotonic()
+        with arrivals.scope("m"):
+            assert batching.predict(SIG, {"x": rows(i, 1)})["y"].shape == (1, 3)
+        assert time.monotonic() - start < 0.5, "a lone request waited for the 1 s batch timeout"
+    assert recording.sizes == [1] * 5 and arrivals.pending("m") == 0
+
+
+def test_a_batch_waits_for_a_request_still_on_its_way_and_merges_it(conserving):
+    """One request queued while another for the same model is still decoding: the batch waits for it (not the
+    timeout) and both run in one call."""
+    batching, recording, arrivals = conserving
+    decoding, first_queued = threading.Event(), threading.Event()
+
+    def slow_decoder() -> dict:
+        with arrivals.scope("m"):
+            decoding.set()
+            assert first_queued.wait(10)
+            wait_queued(batching, 1)
+            return batching.predict(SIG, {"x": rows(2, 2)})["y"].shape
+
+    def first() -> dict:
+        with arrivals.scope("m"):
+            assert decoding.wait(10)
+            first_queued.set()
+            return batching.predict(SIG, {"x": rows(1, 1)})["y"].shape
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.submit(first), pool.submit(slow_decoder)
+        assert (a.result(10), b.result(10)) == ((1, 3), (2, 3))
+    assert recording.sizes == [3], "the request on its way was not merged"
+    assert time.monotonic() - start < 0.9, "the batch waited for its timeout, not for the request"
+
+
+def test_a_request_that_fails_before_the_batcher_stops_counting(conserving):
+    batching, recording, arrivals = conserving
+    with pytest.raises(InvalidArgument), arrivals.scope("m"):
+        raise InvalidArgument("bad JSON")  # never reaches predict
+    assert arrivals.pending("m") == 0
+    start = time.monotonic()
+    with arrivals.scope("m"):
+        batching.predict(SIG, {"x": rows(0, 1)})
+    assert time.monotonic() - start < 0.5
+
+
+def test_requests_for_another_model_do_not_hold_a_batch(conserving):
+    batching, recording, arrivals = conserving
+    with arrivals.scope("other"):
+        start = time.monotonic()
+        with arrivals.scope("m"):
+            batching.predict(SIG, {"x": rows(0, 1)})
+        assert time.monotonic() - start < 0.5
+
+
+def test_calls_outside_any_request_keep_the_timeout(conserving):
+    """Warmup replays run outside a request: they have no Arrivals scope and wait as TF Serving's scheduler."""
+    batching, recording, arrivals = conserving
+    start = time.monotonic()
+    batching.predict(SIG, {"x": rows(0, 1)})
+    assert time.monotonic() - start >= 0.95
+
+
+def test_the_wrapper_tells_the_manager_how_many_runs_share_the_cores():
+    wrapper = make_backend_wrapper(params("num_batch_threads { value: 3 }"), None, Arrivals())
+    assert wrapper.concurrent_runs == 3 and wrapper.arrivals is not None
+    assert make_backend_wrapper(None).concurrent_runs >= 1
