@@ -67,6 +67,12 @@ class _Arrival:
             self.pending = False
             self.arrivals._leave(self.model)
 
+    def resume(self) -> None:
+        """On its way again (handed from the event loop to a worker after ``WouldWait``)."""
+        if not self.pending:
+            self.pending = True
+            self.arrivals._enter(self.model)
+
 
 _ARRIVAL: contextvars.ContextVar[_Arrival | None] = contextvars.ContextVar("serving_batch_arrival", default=None)
 
@@ -86,14 +92,17 @@ class Arrivals:
     @contextmanager
     def scope(self, model: str) -> Iterator[None]:
         arrival = _Arrival(self, model)
-        with self._lock:
-            self._pending[model] = self._pending.get(model, 0) + 1
+        self._enter(model)
         token = _ARRIVAL.set(arrival)
         try:
             yield
         finally:
             _ARRIVAL.reset(token)
             arrival.settle()
+
+    def _enter(self, model: str) -> None:
+        with self._lock:
+            self._pending[model] = self._pending.get(model, 0) + 1
 
     def _leave(self, model: str) -> None:
         with self._lock:
@@ -108,13 +117,24 @@ class Arrivals:
         return self._pending.get(model, 0)
 
 
-def arrived() -> str | None:
-    """Mark the current request as queued (it no longer counts as coming); its model, None outside a scope."""
-    arrival = _ARRIVAL.get()
-    if arrival is None:
-        return None
-    arrival.settle()
-    return arrival.model
+class WouldWait(Exception):  # noqa: N818 - a signal, not an error: the caller retries where it may block
+    """Raised by a batched ``predict`` under ``without_waiting()`` when it cannot run at once as a batch of its
+    own (other requests queued or on their way, or no run slot free). Nothing ran; the caller retries the
+    call where it may block (the REST event loop hands it to a worker)."""
+
+
+_NO_WAIT: contextvars.ContextVar[bool] = contextvars.ContextVar("serving_batch_no_wait", default=False)
+
+
+@contextmanager
+def without_waiting() -> Iterator[None]:
+    """Batched calls made inside either run at once, alone, or raise ``WouldWait``: for a caller that must
+    never block (an event loop running a short model's call inline)."""
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 @dataclass(eq=False)
@@ -287,7 +307,8 @@ class _Scheduler:
     def release(self) -> None:
         with self._cond:
             self._running -= 1
-            self._cond.notify()
+            if self._queues:  # a batch thread only has something to do when a batch waits: no idle wake-ups
+                self._cond.notify()
 
     def _run_claimed(self, batch: _Batch) -> None:
         try:
@@ -365,6 +386,7 @@ class BatchingBackend(Backend):
         self.params = params
         self.metrics = metrics
         self.platform = inner.platform
+        self.call_us: float | None = None  # moving average of the inner runtime's calls (DataPlane.short_call)
         self._scheduler = _Scheduler(params, self._run_batch, arrivals)
 
     @classmethod
@@ -386,7 +408,10 @@ class BatchingBackend(Backend):
 
     def predict(self, signature: str, inputs: Mapping[str, np.ndarray],
                 output_filter: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        model = arrived()  # from here on this request is queued, not coming
+        arrival = _ARRIVAL.get()
+        model = arrival.model if arrival is not None else None
+        if arrival is not None:
+            arrival.settle()  # from here on this request is queued, not coming
         arrays = {k: np.asarray(v) for k, v in inputs.items()}
         size = _batch_size(arrays) if arrays else 0
         out_filter = tuple(output_filter or ())
@@ -398,6 +423,10 @@ class BatchingBackend(Backend):
         key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
         if self._padded(size) == size and self._scheduler.claim_alone(key, size, model):
             return self._run_alone(signature, arrays, out_filter, size)
+        if _NO_WAIT.get():
+            if arrival is not None:
+                arrival.resume()
+            raise WouldWait
         tasks = self._scheduler.submit(key, signature, out_filter, arrays, size, model)
         for task in tasks:
             task.done.wait()
@@ -415,11 +444,20 @@ class BatchingBackend(Backend):
             if self.metrics is not None:
                 self.metrics.batch_queued(self.params.thread_pool_name, 0.0)
                 self.metrics.batch_processed(size, size)
-            outputs = self.inner.predict(signature, arrays, out_filter or None)
+            outputs = self._timed(signature, arrays, out_filter or None)
             split_outputs(outputs, [size], size)  # the batched path's check, so behaviour never depends on load
             return dict(outputs)
         finally:
             self._scheduler.release()
+
+    def _timed(self, signature: str, inputs: Mapping[str, np.ndarray],
+               output_filter: Sequence[str] | None) -> Mapping[str, np.ndarray]:
+        start = time.perf_counter()
+        outputs = self.inner.predict(signature, inputs, output_filter)
+        us = (time.perf_counter() - start) * 1e6
+        last = self.call_us
+        self.call_us = us if last is None else last + 0.2 * (us - last)
+        return outputs
 
     def queued_rows(self) -> int:
         """Rows waiting for a batch thread (0 when idle)."""
@@ -440,7 +478,7 @@ class BatchingBackend(Backend):
             self.metrics.batch_processed(sum(sizes), padded)
         try:
             merged = merge_inputs(tasks, padded, self.params.pad_variable_length_inputs)
-            outputs = self.inner.predict(batch.signature, merged, batch.output_filter or None)
+            outputs = self._timed(batch.signature, merged, batch.output_filter or None)
         except Exception as exc:  # noqa: BLE001 - handed to the caller's thread, where the data plane maps it
             if len(tasks) == 1:
                 tasks[0].finish(None, exc)

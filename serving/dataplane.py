@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from .backends.base import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, SignatureInfo
+from .batching import WouldWait
 from .errors import FailedPrecondition, Internal, InvalidArgument, ServingError, Unavailable, Unimplemented
 from .manager import ModelManager
 from .model_config import ModelServerConfig
@@ -75,9 +76,11 @@ class DataPlane:
 
     def short_call(self, model: str) -> bool:
         """Whether ``model``'s backend calls are known to be short (a moving average below ``SHORT_CALL_US``
-        over its successful unbatched calls), so a protocol adapter may run them on its own thread instead of
-        handing them to a worker. False until a call was measured, and always for a batched model: its call
-        waits for other requests, which the adapter's thread may be needed to decode."""
+        over its successful calls; for a batched model, its runtime's calls without the wait for a batch), so a
+        protocol adapter may run them on its own thread instead of handing them to a worker. False until a call
+        was measured. A batched call may wait for other requests, which the adapter's thread may be needed to
+        decode: an adapter that must not block makes it under ``serving.batching.without_waiting()`` and hands
+        it to a worker on ``WouldWait``."""
         us = self._call_us.get(model)
         return us is not None and us < SHORT_CALL_US
 
@@ -261,8 +264,10 @@ class DataPlane:
             if not getattr(servable.backend, "batching", False):
                 last = self._call_us.get(servable.name)
                 self._call_us[servable.name] = elapsed_us if last is None else last + _EWMA_WEIGHT * (elapsed_us - last)
+            elif servable.backend.call_us is not None:  # its runtime's own calls, without the wait for a batch
+                self._call_us[servable.name] = servable.backend.call_us
             return values
-        except ServingError:
+        except (ServingError, WouldWait):
             raise
         except Exception as exc:  # noqa: BLE001 - translated at this one boundary, never swallowed
             mapped = runtime_error(exc)

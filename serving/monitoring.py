@@ -237,13 +237,13 @@ class Metrics:
 
     # ------------------------------------------------------------------ batching
     def batch_queued(self, thread_pool_name: str, latency_us: float) -> None:
-        self._queuing_latency.labels(thread_pool_name).observe(latency_us)
+        self._child(self._queuing_latency, thread_pool_name).observe(latency_us)
 
     def batch_processed(self, input_size: int, processed_size: int) -> None:
         """One merged run: ``input_size`` real rows padded to ``processed_size``."""
         self._input_batch.observe(input_size)
         self._processed_batch.observe(processed_size)
-        self._padding.labels(str(processed_size)).observe(processed_size - input_size)
+        self._child(self._padding, str(processed_size)).observe(processed_size - input_size)
         self._wrapped_runs.inc()
 
     # ------------------------------------------------------------------ reading

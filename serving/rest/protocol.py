@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from serving.batching import WouldWait, without_waiting
 from serving.rest import body as wire
 from serving.rest import handler as h
 
@@ -36,6 +37,7 @@ IDLE_SECONDS = 120.0  # an idle keep-alive connection, or a stalled request, is 
 _LINGER_BYTES = 64 << 20  # how much of an oversized upload we swallow so the client can read our 413
 _LINGER_SECONDS = 2.0  # in total, however slowly the client trickles
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_INLINE_FAILED = object()  # an inline attempt that would have waited for a batch: run it on a worker instead
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 
 
@@ -266,9 +268,14 @@ class HttpConnection(asyncio.Protocol):
                 return stop.value
             value, error = None, None
             try:
+                value = _INLINE_FAILED
                 if state.inline(step, request):
-                    value = step.fn()
-                else:
+                    try:
+                        with without_waiting():  # a batched call that would wait raises instead of blocking
+                            value = step.fn()
+                    except WouldWait:
+                        pass  # nothing ran: it goes to a worker like any long call
+                if value is _INLINE_FAILED:
                     value = await state.pool.run(step.fn, deadline_at=deadline_at)
             except Exception as exc:  # noqa: BLE001 - handed back into the steps, which answer it
                 error = exc

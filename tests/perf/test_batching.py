@@ -12,7 +12,14 @@ import pytest
 
 from serving.backends import Backend
 from serving.backends.onnxruntime import OnnxRuntimeBackend
-from serving.batching import QUEUE_FULL, Arrivals, BatchingBackend, make_backend_wrapper
+from serving.batching import (
+    QUEUE_FULL,
+    Arrivals,
+    BatchingBackend,
+    WouldWait,
+    make_backend_wrapper,
+    without_waiting,
+)
 from serving.configfiles import batching_parameters_from_text
 from serving.errors import Internal, InvalidArgument, ResourceExhausted, Unavailable
 
@@ -340,3 +347,27 @@ def test_the_wrapper_tells_the_manager_how_many_runs_share_the_cores():
     wrapper = make_backend_wrapper(params("num_batch_threads { value: 3 }"), None, Arrivals())
     assert wrapper.concurrent_runs == 3 and wrapper.arrivals is not None
     assert make_backend_wrapper(None).concurrent_runs >= 1
+
+
+def test_without_waiting_a_lone_request_runs_and_one_that_would_wait_raises_before_running(conserving):
+    """What the REST event loop relies on to run a short batched model inline: a call that can be a batch of
+    its own runs; one that would have to wait raises WouldWait, runs nothing, and counts as coming again."""
+    batching, recording, arrivals = conserving
+    with arrivals.scope("m"), without_waiting():
+        assert batching.predict(SIG, {"x": rows(0, 1)})["y"].shape == (1, 3)
+    assert recording.sizes == [1]
+    with arrivals.scope("m"):
+        with arrivals.scope("m"), without_waiting():  # another request for m is on its way: this one would wait
+            with pytest.raises(WouldWait):
+                batching.predict(SIG, {"x": rows(1, 1)})
+            assert arrivals.pending("m") == 2, "the request that will be retried no longer counts as coming"
+        assert recording.sizes == [1], "a call that raised WouldWait ran"
+    assert arrivals.pending("m") == 0
+
+
+def test_a_batched_models_runtime_time_is_measured_without_the_wait(conserving):
+    batching, recording, arrivals = conserving
+    assert batching.call_us is None
+    with arrivals.scope("m"):
+        batching.predict(SIG, {"x": rows(0, 1)})
+    assert batching.call_us is not None and 0 < batching.call_us < 0.5e6
