@@ -141,8 +141,9 @@ def tensor_proto_to_ndarray(proto) -> np.ndarray:
                 f"tensor_content has {len(proto.tensor_content)} bytes, but shape {list(shape)} of "
                 f"{DTYPE_NAMES[proto.dtype]} needs {expected}"
             )
-        arr = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<"))
-        return arr.astype(dtype, copy=False).reshape(shape) if _LITTLE else arr.astype(dtype).reshape(shape)
+        if _LITTLE:  # the wire's byte order is the machine's: a view, no copy
+            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape)
+        return np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).astype(dtype).reshape(shape)
     return _from_typed_values(proto, dtype, shape, count)
 
 

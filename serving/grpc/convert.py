@@ -53,6 +53,27 @@ _FIELD = {
 }
 
 
+_STRING, _HALF, _COMPLEX, _PLAIN = range(4)
+_PLANS: dict[np.dtype, tuple[int, int, str]] = {}  # dtype -> (DataType enum, how, field): dtype.name is slow
+
+
+def _plan(dtype: np.dtype) -> tuple[int, int, str]:
+    plan = _PLANS.get(dtype)
+    if plan is None:
+        enum = dtype_to_enum(dtype)
+        if dtype.kind in ("O", "S", "U"):
+            plan = (enum, _STRING, "string_val")
+        elif dtype.name in ("float16", "bfloat16"):
+            plan = (enum, _HALF, "half_val")
+        elif dtype.kind == "c":
+            plan = (enum, _COMPLEX, _FIELD[dtype.name])
+        else:
+            plan = (enum, _PLAIN, _FIELD[dtype.name])
+        if len(_PLANS) < 256:  # dtypes are few; structured or odd-byte-order ones are not worth keeping
+            _PLANS[dtype] = plan
+    return plan
+
+
 def ndarray_to_proto_field(array: np.ndarray, out):
     """Fill the TensorProto ``out`` from ``array`` using typed fields (TF's AsProtoField); returns ``out``.
 
@@ -61,20 +82,22 @@ def ndarray_to_proto_field(array: np.ndarray, out):
     ``half_val`` as their 16 bits, strings to ``string_val`` as bytes, bool to ``bool_val``.
     """
     arr = np.asarray(array)
+    enum, how, field = _plan(arr.dtype)
     out.Clear()
-    out.dtype = dtype_to_enum(arr.dtype)
+    out.dtype = enum
     out.tensor_shape.SetInParent()
+    dims = out.tensor_shape.dim
     for size in arr.shape:
-        out.tensor_shape.dim.add().size = size
+        dims.add().size = size
     flat = arr.reshape(-1)
-    if arr.dtype.kind in ("O", "S", "U"):
+    if how == _PLAIN:
+        getattr(out, field).extend(flat.tolist())
+    elif how == _STRING:
         out.string_val.extend(v.encode("utf-8") if isinstance(v, str) else bytes(v) for v in flat.tolist())
-    elif arr.dtype.name in ("float16", "bfloat16"):
+    elif how == _HALF:
         out.half_val.extend(flat.view(np.uint16).tolist())
-    elif arr.dtype.kind == "c":
-        getattr(out, _FIELD[arr.dtype.name]).extend(flat.view(flat.real.dtype).tolist())
     else:
-        getattr(out, _FIELD[arr.dtype.name]).extend(flat.tolist())
+        getattr(out, field).extend(flat.view(flat.real.dtype).tolist())
     return out
 
 
