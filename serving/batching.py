@@ -515,16 +515,11 @@ def default_parameters() -> BatchingParameters:
 
 
 class BatchingWrapper:
-    """The ``ServerOptions.backend_wrapper`` for ``--enable_batching``: wraps each loaded version.
-
-    ``concurrent_runs`` tells the version manager how many runs of one model may share the cores at once
-    (``num_batch_threads``), so the runtimes' default intra-op threads divide the cores between them instead
-    of oversubscribing them.
-    """
+    """The ``ServerOptions.backend_wrapper`` for ``--enable_batching``: wraps each loaded version (and carries
+    the ``Arrivals`` the DataPlane counts for work-conserving dispatch)."""
 
     def __init__(self, params: BatchingParameters, metrics: Metrics | None, arrivals: Arrivals | None) -> None:
         self.params, self.metrics, self.arrivals = params, metrics, arrivals
-        self.concurrent_runs = max(1, params.num_batch_threads)
 
     def __call__(self, backend: Backend) -> BatchingBackend:
         return BatchingBackend(backend, self.params, self.metrics, self.arrivals)

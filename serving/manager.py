@@ -166,11 +166,8 @@ class ModelManager:
     # ------------------------------------------------------------ load/unload
     def _load_backend(self, platform: str, path: Path) -> Backend:
         opts = self.options
-        # Runs that may share the cores at once: one per worker process, times the batch threads of a batched
-        # model, so the default intra-op threads (cores // that) fill the machine without oversubscribing it.
-        runs = opts.num_workers * getattr(opts.backend_wrapper, "concurrent_runs", 1)
         backend = load_backend(platform, path, intra_op_threads=opts.intra_op_threads,
-                               inter_op_threads=opts.inter_op_threads, num_workers=runs)
+                               inter_op_threads=opts.inter_op_threads, num_workers=opts.num_workers)
         if opts.enable_model_warmup:
             self._warm_up(backend, path)
         if opts.backend_wrapper is not None:

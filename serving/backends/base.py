@@ -33,12 +33,11 @@ def usable_cores() -> int:
 
 
 def cpu_share(num_workers: int = 1) -> int:
-    """Intra-op threads one run gets by default: its share of the cores (at least one).
+    """Intra-op threads one worker process gets by default: its share of the cores (at least one).
 
-    ``num_workers`` is how many runs may compete for the cores at once: the worker processes, times a batched
-    model's batch threads (the version manager passes the product). Each runtime gets cores // that many
-    threads, so that many concurrent large requests fill the machine without oversubscribing it (see
-    docs/perf/workers.md).
+    With N worker processes each runtime gets cores // N threads, so N concurrent large requests fill the
+    machine without oversubscribing it (see docs/perf/workers.md). Batch threads are not counted: with
+    spinning off, two batches on the same pool measured no worse than dividing it (docs/perf/workers.md).
     """
     return max(1, usable_cores() // max(1, num_workers))
 

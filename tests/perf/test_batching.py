@@ -343,10 +343,15 @@ def test_calls_outside_any_request_keep_the_timeout(conserving):
     assert time.monotonic() - start >= 0.95
 
 
-def test_the_wrapper_tells_the_manager_how_many_runs_share_the_cores():
-    wrapper = make_backend_wrapper(params("num_batch_threads { value: 3 }"), None, Arrivals())
-    assert wrapper.concurrent_runs == 3 and wrapper.arrivals is not None
-    assert make_backend_wrapper(None).concurrent_runs >= 1
+def test_the_wrapper_carries_the_arrivals_and_wraps_with_them(dense):
+    arrivals = Arrivals()
+    wrapper = make_backend_wrapper(params("num_batch_threads { value: 3 }"), None, arrivals)
+    wrapped = wrapper(OnnxRuntimeBackend.load(dense))
+    try:
+        assert wrapper.arrivals is arrivals and wrapped._scheduler.arrivals is arrivals
+        assert make_backend_wrapper(None).arrivals is None  # --batching_strict_timeout
+    finally:
+        wrapped.unload()
 
 
 def test_without_waiting_a_lone_request_runs_and_one_that_would_wait_raises_before_running(conserving):
