@@ -47,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from .backends import Backend, SignatureInfo, load_backend
+from .backends.base import CallMeter
 from .configfiles import BatchingParameters, batching_parameters_from_text
 from .errors import Internal, InvalidArgument, ResourceExhausted, ServingError, Unavailable
 from .monitoring import Metrics
@@ -119,7 +120,7 @@ class Arrivals:
 
 class WouldWait(Exception):  # noqa: N818 - a signal, not an error: the caller retries where it may block
     """Raised by a batched ``predict`` under ``without_waiting()`` when it cannot run at once as a batch of its
-    own (other requests queued or on their way, or no run slot free). Nothing ran; the caller retries the
+    own (no run slot free). Nothing ran; the caller retries the
     call where it may block (the REST event loop hands it to a worker)."""
 
 
@@ -292,14 +293,23 @@ class _Scheduler:
             self._running += 1
         return batch
 
-    def claim_alone(self, key: tuple, size: int, model: str | None = None) -> bool:
+    def claim_alone(self, key: tuple, size: int, model: str | None = None, eager: bool = False) -> bool:
         """Take a run slot for a request that would be a batch on its own at once (batch_timeout_micros 0,
-        or no other request for its model on the way), nothing of its kind waiting, a slot free, and it fits
-        one batch. ``release()`` gives the slot back."""
-        if size > self.capacity or self.timeout and not self._nothing_coming(model):
+        or no other request for its model on the way, or ``eager``), nothing of its kind waiting, a slot
+        free, and it fits one batch. ``release()`` gives the slot back.
+
+        ``eager`` (a caller that must not block, running a short model) neither waits for requests on their
+        way nor queues behind batches of its kind (which the batch threads run meanwhile), and may take one
+        run slot beyond ``num_batch_threads``: merging buys a short model nothing, and queueing it would send
+        it to a worker, which makes a queue for the next ones in turn, so once a queue formed every later
+        request would join it."""
+        if size > self.capacity or self.timeout and not eager and not self._nothing_coming(model):
             return False
         with self._cond:
-            if self._stopped or key in self._queues or self._running >= self.params.num_batch_threads:
+            # An eager caller may run beside num_batch_threads running batches: it runs on its own thread, and
+            # sending it to a worker because the batch threads are busy would only lengthen their queue.
+            slots = self.params.num_batch_threads + (1 if eager else 0)
+            if self._stopped or self._running >= slots or key in self._queues and not eager:
                 return False
             self._running += 1
             return True
@@ -386,7 +396,7 @@ class BatchingBackend(Backend):
         self.params = params
         self.metrics = metrics
         self.platform = inner.platform
-        self.call_us: float | None = None  # moving average of the inner runtime's calls (DataPlane.short_call)
+        self.meter = CallMeter()  # the inner runtime's calls' CPU time (DataPlane.short_call)
         self._scheduler = _Scheduler(params, self._run_batch, arrivals)
 
     @classmethod
@@ -420,13 +430,16 @@ class BatchingBackend(Backend):
         if size > self.params.max_batch_size:
             raise InvalidArgument(f"Task size {size} is larger than maximum input batch size "
                                   f"{self.params.max_batch_size}")
-        key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
-        if self._padded(size) == size and self._scheduler.claim_alone(key, size, model):
-            return self._run_alone(signature, arrays, out_filter, size)
-        if _NO_WAIT.get():
+        no_wait = _NO_WAIT.get()
+        if no_wait:  # eager: runs now as a batch of its own, or not here at all (its queue does not matter)
+            if self._padded(size) == size and self._scheduler.claim_alone((), size, model, eager=True):
+                return self._run_alone(signature, arrays, out_filter, size)
             if arrival is not None:
                 arrival.resume()
             raise WouldWait
+        key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
+        if self._padded(size) == size and self._scheduler.claim_alone(key, size, model):
+            return self._run_alone(signature, arrays, out_filter, size)
         tasks = self._scheduler.submit(key, signature, out_filter, arrays, size, model)
         for task in tasks:
             task.done.wait()
@@ -452,11 +465,9 @@ class BatchingBackend(Backend):
 
     def _timed(self, signature: str, inputs: Mapping[str, np.ndarray],
                output_filter: Sequence[str] | None) -> Mapping[str, np.ndarray]:
-        start = time.perf_counter()
+        sampled = self.meter.start()
         outputs = self.inner.predict(signature, inputs, output_filter)
-        us = (time.perf_counter() - start) * 1e6
-        last = self.call_us
-        self.call_us = us if last is None else last + 0.2 * (us - last)
+        self.meter.stop(sampled)
         return outputs
 
     def queued_rows(self) -> int:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
-from .backends.base import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, SignatureInfo
+from .backends.base import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD, CallMeter, SignatureInfo
 from .batching import WouldWait
 from .errors import FailedPrecondition, Internal, InvalidArgument, ServingError, Unavailable, Unimplemented
 from .manager import ModelManager
@@ -72,16 +72,17 @@ class DataPlane:
         # Where HandleReloadConfigRequest goes: this process's manager, or (in a --num_workers worker) the
         # supervisor, which applies it on every worker before answering.
         self.reloader: Callable[[ModelServerConfig], None] | None = None
-        self._call_us: dict[str, float] = {}  # per model: moving average of its unbatched backend calls
+        self._meters: dict[str, CallMeter] = {}  # per model: its unbatched runtime calls' CPU time
 
     def short_call(self, model: str) -> bool:
-        """Whether ``model``'s backend calls are known to be short (a moving average below ``SHORT_CALL_US``
-        over its successful calls; for a batched model, its runtime's calls without the wait for a batch), so a
+        """Whether ``model``'s backend calls are known to be short (a moving average of their CPU time on the
+        calling thread below ``SHORT_CALL_US`` over its successful calls; for a batched model, its runtime's calls without the wait for a batch), so a
         protocol adapter may run them on its own thread instead of handing them to a worker. False until a call
         was measured. A batched call may wait for other requests, which the adapter's thread may be needed to
         decode: an adapter that must not block makes it under ``serving.batching.without_waiting()`` and hands
         it to a worker on ``WouldWait``."""
-        us = self._call_us.get(model)
+        meter = self._meters.get(model)
+        us = meter.us if meter is not None else None
         return us is not None and us < SHORT_CALL_US
 
     # ---------------------------------------------------------------- lifecycle
@@ -255,17 +256,20 @@ class DataPlane:
              call: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """Run a backend call, timed as ``runtime_latency``; the runtime refusing the request's tensors is
         INVALID_ARGUMENT, anything else INTERNAL."""
+        if getattr(servable.backend, "batching", False):
+            # the batcher meters its runtime's own calls, without the wait for a batch
+            meter, sampled = servable.backend.meter, None
+            self._meters[servable.name] = meter
+        else:
+            meter = self._meters.get(servable.name) or self._meters.setdefault(servable.name, CallMeter())
+            sampled = meter.start()
         start = time.perf_counter()
         try:
             values = dict(call())
             elapsed_us = (time.perf_counter() - start) * 1e6
+            meter.stop(sampled)
             runtime = RUNTIME_LABELS.get(servable.backend.platform, servable.backend.platform)
             self.metrics.runtime(servable.name, api, runtime, elapsed_us)
-            if not getattr(servable.backend, "batching", False):
-                last = self._call_us.get(servable.name)
-                self._call_us[servable.name] = elapsed_us if last is None else last + _EWMA_WEIGHT * (elapsed_us - last)
-            elif servable.backend.call_us is not None:  # its runtime's own calls, without the wait for a batch
-                self._call_us[servable.name] = servable.backend.call_us
             return values
         except (ServingError, WouldWait):
             raise

@@ -11,6 +11,7 @@ very code the local server serves with.
 from __future__ import annotations
 
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,32 @@ def cpu_share(num_workers: int = 1) -> int:
     spinning off, two batches on the same pool measured no worse than dividing it (docs/perf/workers.md).
     """
     return max(1, usable_cores() // max(1, num_workers))
+
+
+class CallMeter:
+    """Moving average of a runtime's calls in CPU time of the calling thread (µs), sampled.
+
+    What decides whether a call is short enough to run on a protocol's own thread (``DataPlane.short_call``).
+    CPU time, not wall time: under load a call's wall time includes waiting for the GIL, and a short model
+    measured long on a worker would never be run inline again. Sampled (the first call, then every
+    ``every``-th): the thread CPU clock is a system call, measurably dear on a loaded virtual machine.
+    """
+
+    __slots__ = ("us", "_calls", "_every")
+
+    def __init__(self, every: int = 8) -> None:
+        self.us: float | None = None
+        self._calls = 0
+        self._every = every
+
+    def start(self) -> float | None:
+        self._calls += 1
+        return time.thread_time() if self.us is None or self._calls % self._every == 0 else None
+
+    def stop(self, started: float | None) -> None:
+        if started is not None:
+            us = (time.thread_time() - started) * 1e6
+            self.us = us if self.us is None else self.us + 0.2 * (us - self.us)
 
 
 @dataclass(frozen=True)

@@ -354,25 +354,38 @@ def test_the_wrapper_carries_the_arrivals_and_wraps_with_them(dense):
         wrapped.unload()
 
 
-def test_without_waiting_a_lone_request_runs_and_one_that_would_wait_raises_before_running(conserving):
-    """What the REST event loop relies on to run a short batched model inline: a call that can be a batch of
-    its own runs; one that would have to wait raises WouldWait, runs nothing, and counts as coming again."""
+def test_without_waiting_a_call_runs_at_once_or_raises_before_running(conserving):
+    """What the REST event loop relies on to run a short batched model inline: the call runs at once as a batch
+    of its own, even with other requests on their way and beside a running batch (one slot more than
+    num_batch_threads); only with every slot taken it raises WouldWait, runs nothing, and counts as coming
+    again."""
     batching, recording, arrivals = conserving
-    with arrivals.scope("m"), without_waiting():
+    with arrivals.scope("m"), arrivals.scope("m"), without_waiting():  # another request for m is on its way
         assert batching.predict(SIG, {"x": rows(0, 1)})["y"].shape == (1, 3)
     assert recording.sizes == [1]
-    with arrivals.scope("m"):
-        with arrivals.scope("m"), without_waiting():  # another request for m is on its way: this one would wait
+    recording.gate = threading.Event()
+    with ThreadPoolExecutor(2) as pool:
+        def eager() -> tuple:
+            with without_waiting():
+                return batching.predict(SIG, {"x": rows(2, 1)})["y"].shape
+        running = pool.submit(batching.predict, SIG, {"x": rows(1, 1)})  # takes the one batch slot
+        assert recording.entered.wait(10)
+        recording.entered.clear()
+        beside = pool.submit(eager)  # takes the extra slot
+        assert recording.entered.wait(10)
+        with arrivals.scope("m"), without_waiting():
             with pytest.raises(WouldWait):
-                batching.predict(SIG, {"x": rows(1, 1)})
-            assert arrivals.pending("m") == 2, "the request that will be retried no longer counts as coming"
-        assert recording.sizes == [1], "a call that raised WouldWait ran"
+                batching.predict(SIG, {"x": rows(3, 1)})
+            assert arrivals.pending("m") == 1, "the request that will be retried no longer counts as coming"
+        recording.gate.set()
+        assert running.result(10)["y"].shape == beside.result(10) == (1, 3)
+    assert recording.sizes == [1, 1, 1], "a call that raised WouldWait ran"
     assert arrivals.pending("m") == 0
 
 
 def test_a_batched_models_runtime_time_is_measured_without_the_wait(conserving):
     batching, recording, arrivals = conserving
-    assert batching.call_us is None
+    assert batching.meter.us is None
     with arrivals.scope("m"):
         batching.predict(SIG, {"x": rows(0, 1)})
-    assert batching.call_us is not None and 0 < batching.call_us < 0.5e6
+    assert batching.meter.us is not None and 0 < batching.meter.us < 0.5e6
