@@ -23,11 +23,11 @@ sliced off again. A task that needs a new batch while ``max_enqueued_batches`` b
 waiting is refused with RESOURCE_EXHAUSTED (HTTP 429), the message TF Serving uses.
 
 Work-conserving dispatch (a local-server extension; ``--batching_strict_timeout`` turns it off): the
-protocol adapters count, per model, the Predict requests that are past the wire but not yet at the batcher
-(decoding, validating; ``Arrivals``). An open batch whose model has none of those coming is due at once
-instead of at its timeout: waiting could only add latency, since no request that could join it exists yet.
-So a lone client never pays ``batch_timeout_micros``, while under load, where requests overlap and batch
-threads are busy, batches fill exactly as before. Warmup calls, made outside any request, keep the timeout.
+protocol adapters count, per model, the Predict requests in flight (``Arrivals``). An open batch holding all
+of its model's requests in flight is due at once instead of at its timeout: no other client of the model is
+being served, so waiting could only add latency. So a lone client never pays ``batch_timeout_micros``,
+while under load, where other requests are in flight, batches wait and fill exactly as TF Serving's do.
+Warmup calls, made outside any request, keep the timeout.
 
 Errors stay with their request: when a merged run fails, each task of the batch is re-run on its own, so a
 request the runtime refuses never fails the requests it happened to be batched with.
@@ -38,6 +38,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -55,67 +56,56 @@ from .monitoring import Metrics
 QUEUE_FULL = "The batch scheduling queue to which this task was submitted is full"
 
 
-class _Arrival:
-    """One request in ``Arrivals.scope``: counted until it reaches a batcher (``arrived``) or leaves."""
-
-    __slots__ = ("arrivals", "model", "pending")
-
-    def __init__(self, arrivals: Arrivals, model: str) -> None:
-        self.arrivals, self.model, self.pending = arrivals, model, True
-
-    def settle(self) -> None:
-        if self.pending:
-            self.pending = False
-            self.arrivals._leave(self.model)
-
-    def resume(self) -> None:
-        """On its way again (handed from the event loop to a worker after ``WouldWait``)."""
-        if not self.pending:
-            self.pending = True
-            self.arrivals._enter(self.model)
-
-
-_ARRIVAL: contextvars.ContextVar[_Arrival | None] = contextvars.ContextVar("serving_batch_arrival", default=None)
+_MODEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("serving_batch_model", default=None)
 
 
 class Arrivals:
-    """Per model, the requests that may still join a batch: received, not yet submitted to the batcher.
+    """Per model, the Predict requests in flight: received and not yet answered.
 
-    The protocol adapters enter ``scope(model)`` as a request starts (``DataPlane.request_scope``); the
-    batcher calls ``arrived()`` on the request's own thread (the scope travels in a context variable, which
-    the REST call pool copies to its worker), so the count drops the moment the request is queued.
+    The protocol adapters enter ``scope(model)`` for the whole request (``DataPlane.request_scope``); the
+    model name travels in a context variable, which the REST call pool copies to its worker, so the batcher
+    knows whose request it holds. A batch whose requests are all the model's requests in flight is due at
+    once: no other client of that model is being served, so none will send a request that could join it
+    while it waits (a closed-loop client sends its next request only after its answer). Under concurrency
+    other requests are in flight (running, waiting, decoding) and batches wait for company as TF Serving's do.
+    When a request leaves, the schedulers holding open batches of its model are woken to check again.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[str, int] = {}
+        self._in_flight: dict[str, int] = {}
+        self._listeners: dict[str, weakref.WeakSet[_Scheduler]] = {}
 
     @contextmanager
     def scope(self, model: str) -> Iterator[None]:
-        arrival = _Arrival(self, model)
-        self._enter(model)
-        token = _ARRIVAL.set(arrival)
+        with self._lock:
+            self._in_flight[model] = self._in_flight.get(model, 0) + 1
+        token = _MODEL.set(model)
         try:
             yield
         finally:
-            _ARRIVAL.reset(token)
-            arrival.settle()
+            _MODEL.reset(token)
+            with self._lock:
+                left = self._in_flight.get(model, 0) - 1
+                if left > 0:
+                    self._in_flight[model] = left
+                else:
+                    self._in_flight.pop(model, None)
+                listeners = self._listeners.get(model)
+                waiting = [s for s in listeners if s.has_open_batches()] if listeners else ()
+            for scheduler in waiting:
+                scheduler.wake()
 
-    def _enter(self, model: str) -> None:
-        with self._lock:
-            self._pending[model] = self._pending.get(model, 0) + 1
+    def in_flight(self, model: str) -> int:
+        """Requests for ``model`` received and not yet answered, now."""
+        return self._in_flight.get(model, 0)
 
-    def _leave(self, model: str) -> None:
-        with self._lock:
-            left = self._pending.get(model, 0) - 1
-            if left > 0:
-                self._pending[model] = left
-            else:
-                self._pending.pop(model, None)
-
-    def pending(self, model: str) -> int:
-        """Requests for ``model`` on their way to a batcher now."""
-        return self._pending.get(model, 0)
+    def listen(self, model: str, scheduler: _Scheduler) -> None:
+        """Wake ``scheduler`` whenever a request for ``model`` leaves."""
+        listeners = self._listeners.get(model)
+        if listeners is None or scheduler not in listeners:
+            with self._lock:
+                self._listeners.setdefault(model, weakref.WeakSet()).add(scheduler)
 
 
 class WouldWait(Exception):  # noqa: N818 - a signal, not an error: the caller retries where it may block
@@ -164,6 +154,7 @@ class _Batch:
     size: int = 0
     closed: bool = False
     model: str | None = None  # whose Arrivals may make it due early (None: only full or timed out)
+    requests: int = 0  # distinct requests with rows in this batch
 
 
 def _queue_key(signature: str, output_filter: tuple[str, ...], inputs: Mapping[str, np.ndarray], pad: bool) -> tuple:
@@ -254,6 +245,8 @@ class _Scheduler:
     def submit(self, key: tuple, signature: str, output_filter: tuple[str, ...], inputs: dict[str, np.ndarray],
                size: int, model: str | None = None) -> list[_Task]:
         """Cut ``inputs`` into tasks and place them atomically (or refuse them all); returns the tasks."""
+        if model is not None and self.arrivals is not None:
+            self.arrivals.listen(model, self)
         with self._cond:
             if self._stopped:
                 raise Unavailable("Batching queue is shut down: the model version is being unloaded")
@@ -273,6 +266,7 @@ class _Scheduler:
                     queue.append(_Batch(key, signature, output_filter, time.monotonic() + self.timeout,
                                         model=model))
                 batch = queue[-1]
+                batch.requests += 1
                 batch.tasks.append(task)
                 batch.size += cut
                 batch.closed = batch.size >= self.capacity
@@ -303,7 +297,7 @@ class _Scheduler:
         run slot beyond ``num_batch_threads``: merging buys a short model nothing, and queueing it would send
         it to a worker, which makes a queue for the next ones in turn, so once a queue formed every later
         request would join it."""
-        if size > self.capacity or self.timeout and not eager and not self._nothing_coming(model):
+        if size > self.capacity or self.timeout and not eager and not self._nothing_coming(model, 1):
             return False
         with self._cond:
             # An eager caller may run beside num_batch_threads running batches: it runs on its own thread, and
@@ -333,7 +327,7 @@ class _Scheduler:
             if not queue:
                 continue
             head = queue[0]
-            if head.closed or head.deadline <= now or self._stopped or self._nothing_coming(head.model):
+            if head.closed or head.deadline <= now or self._stopped or self._nothing_coming(head.model, head.requests):
                 if best is None or head.deadline < best[0].deadline:
                     best = (head, queue)
             else:
@@ -347,9 +341,17 @@ class _Scheduler:
         batch.closed = True
         return batch, None
 
-    def _nothing_coming(self, model: str | None) -> bool:
-        """Work-conserving dispatch: no request that could still join a batch of ``model`` exists."""
-        return self.arrivals is not None and model is not None and not self.arrivals.pending(model)
+    def _nothing_coming(self, model: str | None, requests: int) -> bool:
+        """Work-conserving dispatch: the batch's ``requests`` are all of ``model``'s requests in flight."""
+        return self.arrivals is not None and model is not None and self.arrivals.in_flight(model) <= requests
+
+    def has_open_batches(self) -> bool:
+        return bool(self._queues)
+
+    def wake(self) -> None:
+        """A request of a model with open batches here left: an idle batch thread re-checks what is due."""
+        with self._cond:
+            self._cond.notify()
 
     def _work(self) -> None:
         while True:
@@ -418,10 +420,7 @@ class BatchingBackend(Backend):
 
     def predict(self, signature: str, inputs: Mapping[str, np.ndarray],
                 output_filter: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-        arrival = _ARRIVAL.get()
-        model = arrival.model if arrival is not None else None
-        if arrival is not None:
-            arrival.settle()  # from here on this request is queued, not coming
+        model = _MODEL.get()
         arrays = {k: np.asarray(v) for k, v in inputs.items()}
         size = _batch_size(arrays) if arrays else 0
         out_filter = tuple(output_filter or ())
@@ -434,8 +433,6 @@ class BatchingBackend(Backend):
         if no_wait:  # eager: runs now as a batch of its own, or not here at all (its queue does not matter)
             if self._padded(size) == size and self._scheduler.claim_alone((), size, model, eager=True):
                 return self._run_alone(signature, arrays, out_filter, size)
-            if arrival is not None:
-                arrival.resume()
             raise WouldWait
         key = _queue_key(signature, out_filter, arrays, self.params.pad_variable_length_inputs)
         if self._padded(size) == size and self._scheduler.claim_alone(key, size, model):

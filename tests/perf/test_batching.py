@@ -285,7 +285,7 @@ def test_a_lone_request_with_nothing_coming_never_waits_for_the_timeout(conservi
         with arrivals.scope("m"):
             assert batching.predict(SIG, {"x": rows(i, 1)})["y"].shape == (1, 3)
         assert time.monotonic() - start < 0.5, "a lone request waited for the 1 s batch timeout"
-    assert recording.sizes == [1] * 5 and arrivals.pending("m") == 0
+    assert recording.sizes == [1] * 5 and arrivals.in_flight("m") == 0
 
 
 def test_a_batch_waits_for_a_request_still_on_its_way_and_merges_it(conserving):
@@ -315,11 +315,42 @@ def test_a_batch_waits_for_a_request_still_on_its_way_and_merges_it(conserving):
     assert time.monotonic() - start < 0.9, "the batch waited for its timeout, not for the request"
 
 
+def test_a_batch_waiting_for_company_runs_as_soon_as_the_other_request_leaves(conserving):
+    """A request in flight but not coming to the batcher (it fails, or is answered some other way) holds an
+    open batch only until it leaves, not for the whole timeout."""
+    batching, recording, arrivals = conserving
+    queued = threading.Event()
+
+    def other() -> None:
+        with arrivals.scope("m"):
+            wait_queued(batching, 1)
+            queued.set()
+            time.sleep(0.1)  # then leaves without a predict
+
+    def first() -> tuple:
+        with arrivals.scope("m"):
+            return batching.predict(SIG, {"x": rows(1, 1)})["y"].shape
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        b = pool.submit(other)
+        deadline = time.monotonic() + 10
+        while arrivals.in_flight("m") < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        a = pool.submit(first)
+        assert a.result(10) == (1, 3)
+        b.result(10)
+    elapsed = time.monotonic() - start
+    assert queued.is_set() and 0.09 < elapsed < 0.9, f"answered after {elapsed:.2f} s (timeout 1 s)"
+    assert recording.sizes == [1]
+
+
 def test_a_request_that_fails_before_the_batcher_stops_counting(conserving):
     batching, recording, arrivals = conserving
     with pytest.raises(InvalidArgument), arrivals.scope("m"):
         raise InvalidArgument("bad JSON")  # never reaches predict
-    assert arrivals.pending("m") == 0
+    assert arrivals.in_flight("m") == 0
     start = time.monotonic()
     with arrivals.scope("m"):
         batching.predict(SIG, {"x": rows(0, 1)})
@@ -376,11 +407,11 @@ def test_without_waiting_a_call_runs_at_once_or_raises_before_running(conserving
         with arrivals.scope("m"), without_waiting():
             with pytest.raises(WouldWait):
                 batching.predict(SIG, {"x": rows(3, 1)})
-            assert arrivals.pending("m") == 1, "the request that will be retried no longer counts as coming"
+            assert arrivals.in_flight("m") == 1, "the request that will be retried is no longer in flight"
         recording.gate.set()
         assert running.result(10)["y"].shape == beside.result(10) == (1, 3)
     assert recording.sizes == [1, 1, 1], "a call that raised WouldWait ran"
-    assert arrivals.pending("m") == 0
+    assert arrivals.in_flight("m") == 0
 
 
 def test_a_batched_models_runtime_time_is_measured_without_the_wait(conserving):
