@@ -289,7 +289,7 @@ class _Scheduler:
 
     def claim_alone(self, key: tuple, size: int, model: str | None = None, eager: bool = False) -> bool:
         """Take a run slot for a request that would be a batch on its own at once (batch_timeout_micros 0,
-        or no other request for its model on the way, or ``eager``), nothing of its kind waiting, a slot
+        or no other request of its model in flight, or ``eager``), nothing of its kind waiting, a slot
         free, and it fits one batch. ``release()`` gives the slot back.
 
         ``eager`` (a caller that must not block, running a short model) neither waits for requests on their

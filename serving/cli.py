@@ -64,8 +64,8 @@ FLAGS: tuple[Flag, ...] = (
     Flag("batching_parameters_file", str, "", "BatchingParameters text proto (with --enable_batching)."),
     Flag("batching_strict_timeout", parse_bool, False,
          "Extension (not a TF Serving flag): an open batch always waits for batch_timeout_micros, as TF "
-         "Serving's scheduler does. Default: it runs at once when no other request for its model is on "
-         "the way (work-conserving), so a lone request never pays the timeout."),
+         "Serving's scheduler does. Default: it runs at once when it holds every request of its model in "
+         "flight (work-conserving), so a lone client never pays the timeout."),
     Flag("enable_per_model_batching_parameters", parse_bool, False,
          "Read batching_params.pbtxt from each version directory.", IGNORED),
     Flag("monitoring_config_file", str, "", "MonitoringConfig text proto (Prometheus endpoint on REST)."),

@@ -65,7 +65,7 @@ class DataPlane:
         self.registry = registry
         self.manager = manager
         self.metrics = metrics or Metrics()
-        # With work-conserving batching: the Predict requests on their way to a batcher, per model.
+        # With work-conserving batching: the Predict requests in flight, per model.
         self.arrivals = arrivals
         self._ready = False
         self._shutting_down = False
@@ -103,7 +103,7 @@ class DataPlane:
         (gRPC: "Predict"/"Classify"/"Regress"; REST: the URL's verb, "" for GETs). As in TF Serving these are
         front-end metrics: the DataPlane's own methods record runtime and example metrics, never requests.
 
-        A Predict request also counts as on its way to the batcher (``arrivals``) until it is queued there."""
+        A Predict request also counts as in flight for the batcher (``arrivals``) while it is served."""
         with self.metrics.request(model_name, api, entrypoint):
             if self.arrivals is not None and api in BATCHED_APIS:
                 with self.arrivals.scope(model_name):
