@@ -18,7 +18,7 @@ def _affine(weight: float, bias: float, width: int = 1, heavy: bool = False):
     out = dense(inputs)
     dense.set_weights([np.full((width, 1), weight, dtype="float32"), np.array([bias], dtype="float32")])
     if heavy:
-        h = _Repeated(1024, 100, name="heavy")(keras.layers.Dense(1024, name="heavy_in")(inputs))
+        h = _Repeated(1024, 200, name="heavy")(keras.layers.Dense(1024, name="heavy_in")(inputs))
         zero = keras.layers.Dense(1, name="heavy_out", kernel_initializer="zeros", bias_initializer="zeros")
         out = keras.layers.Add(name="y")([out, zero(h)])
     else:

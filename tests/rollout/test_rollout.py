@@ -134,7 +134,7 @@ def test_wrong_outputs_are_caught_by_live_verification_and_rolled_back(fleet, ma
 def test_slow_version_fails_the_shadow_latency_check_and_rolls_back(fleet, make_model):
     name = make_model([3])
     load = StableTraffic(fleet, name).start()
-    proc = run_rollout(fleet, name, "--max-p99-ratio", "4", canary_s=2)
+    proc = run_rollout(fleet, name, "--max-p99-ratio", "2", canary_s=2)
     answers = load.stop()
     assert proc.returncode == 1, proc.stdout + proc.stderr
     report = _assert_rolled_back(fleet, name, 3, "shadow latency")
