@@ -110,8 +110,8 @@ class Arrivals:
 
 class WouldWait(Exception):  # noqa: N818 - a signal, not an error: the caller retries where it may block
     """Raised by a batched ``predict`` under ``without_waiting()`` when it cannot run at once as a batch of its
-    own (no run slot free). Nothing ran; the caller retries the
-    call where it may block (the REST event loop hands it to a worker)."""
+    own (no run slot free, or it needs padding). Nothing ran; the caller retries the call where it may block
+    (the REST event loop hands it to a worker)."""
 
 
 _NO_WAIT: contextvars.ContextVar[bool] = contextvars.ContextVar("serving_batch_no_wait", default=False)
@@ -390,7 +390,7 @@ class _Scheduler:
 class BatchingBackend(Backend):
     """Wraps a loaded backend: ``predict`` calls are batched; everything else is delegated."""
 
-    batching = True  # DataPlane.short_call: a batched call may wait for others, never run it on a loop
+    batching = True  # DataPlane: its calls may wait for a batch; it meters its runtime's calls itself (meter)
 
     def __init__(self, inner: Backend, params: BatchingParameters, metrics: Metrics | None = None,
                  arrivals: Arrivals | None = None) -> None:

@@ -37,10 +37,10 @@ from .types import (
     StatusRequest,
     StatusResponse,
 )
+from .validation import check_inputs, check_output_filter, classify_outputs, regress_values, runtime_error
 
 if TYPE_CHECKING:
     from .batching import Arrivals
-from .validation import check_inputs, check_output_filter, classify_outputs, regress_values, runtime_error
 
 log = logging.getLogger("serving.dataplane")
 T = TypeVar("T")
@@ -48,7 +48,6 @@ T = TypeVar("T")
 # A backend call whose moving average is below this many microseconds is "short" (``DataPlane.short_call``):
 # cheaper to run on the protocol's own thread than the ~50-100 µs of two thread hand-offs it would cost.
 SHORT_CALL_US = 150.0
-_EWMA_WEIGHT = 0.2
 
 # The adapters' api names whose calls the batcher merges (gRPC Predict, REST :predict).
 BATCHED_APIS = frozenset({"Predict", "predict"})
@@ -76,9 +75,9 @@ class DataPlane:
 
     def short_call(self, model: str) -> bool:
         """Whether ``model``'s backend calls are known to be short (a moving average of their CPU time on the
-        calling thread below ``SHORT_CALL_US`` over its successful calls; for a batched model, its runtime's calls without the wait for a batch), so a
-        protocol adapter may run them on its own thread instead of handing them to a worker. False until a call
-        was measured. A batched call may wait for other requests, which the adapter's thread may be needed to
+        calling thread below ``SHORT_CALL_US`` over its successful calls; for a batched model, its runtime's
+        calls without the wait for a batch), so a protocol adapter may run them on its own thread instead of
+        handing them to a worker. False until a call was measured. A batched call may wait for other requests, which the adapter's thread may be needed to
         decode: an adapter that must not block makes it under ``serving.batching.without_waiting()`` and hands
         it to a worker on ``WouldWait``."""
         meter = self._meters.get(model)
